@@ -1,0 +1,52 @@
+#pragma once
+/// Loads and validates an authshim JSON configuration file. Every problem is collected and
+/// reported at once, each with where it is (file plus line:column for syntax errors, file plus
+/// JSON pointer for everything else) and what was expected.
+/// Thread safety: free functions with no shared state.
+
+#include "config/config.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authshim::config {
+
+/// One problem found while loading. `where` is e.g. `/etc/authshim.json:3:14` or
+/// `/etc/authshim.json: /timeouts/connect`; `what` says what is wrong and what was expected.
+struct diagnostic {
+    std::string where;
+    std::string what;
+    /// `where: what`
+    std::string to_string() const;
+};
+
+struct load_result {
+    std::optional<config> value;        ///< set when there are no errors
+    std::vector<diagnostic> errors;     ///< empty on success
+    std::vector<diagnostic> warnings;   ///< non-fatal remarks (e.g. nothing yet)
+};
+
+/// Reads and validates `file`. Relative paths inside it are resolved against its directory.
+load_result load_file(const std::filesystem::path& file);
+
+/// Validates JSON text. `origin` names the text in diagnostics; `base_dir` resolves relative
+/// paths.
+load_result load_string(std::string_view text, const std::string& origin,
+                        const std::filesystem::path& base_dir);
+
+/// Parses a duration such as `250ms`, `15s`, `5m`, `1h` (a positive integer and a unit).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+/// Parses `host:port`, `[v6]:port` or `v4:port`. Port 1-65535 (0 allowed when `allow_port_zero`).
+std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero = false);
+
+/// Parses `a.b.c.d/n`, `v6/n` or a bare address (full-length prefix).
+std::optional<cidr> parse_cidr(std::string_view text);
+
+/// The effective configuration as pretty JSON, every default filled in, secrets masked.
+std::string to_display_json(const config& cfg);
+
+} // namespace authshim::config
