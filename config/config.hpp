@@ -52,8 +52,8 @@ struct upstream {
 };
 
 struct access_policy {
-    std::vector<cidr> clients;        ///< default: 127.0.0.0/8 and ::1/128
-    bool clients_explicit = false;    ///< true when `access.clients` was present in the file
+    std::vector<cidr> clients;             ///< default: 127.0.0.0/8 and ::1/128
+    bool clients_explicit = false;         ///< true when `access.clients` was present in the file
     std::vector<port_range> connect_ports; ///< default: 443
 };
 
@@ -79,9 +79,9 @@ struct logging {
 
 /// The whole effective configuration.
 struct config {
-    std::filesystem::path source;           ///< the file it was loaded from (absolute), if any
-    std::vector<endpoint> listen;           ///< default: 127.0.0.1:3128
-    std::vector<upstream> upstreams;        ///< exactly one for now
+    std::filesystem::path source;    ///< the file it was loaded from (absolute), if any
+    std::vector<endpoint> listen;    ///< default: 127.0.0.1:3128
+    std::vector<upstream> upstreams; ///< exactly one for now
     access_policy access;
     struct timeouts timeouts;
     struct limits limits;

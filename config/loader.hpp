@@ -24,9 +24,9 @@ struct diagnostic {
 };
 
 struct load_result {
-    std::optional<config> value;        ///< set when there are no errors
-    std::vector<diagnostic> errors;     ///< empty on success
-    std::vector<diagnostic> warnings;   ///< non-fatal remarks (e.g. nothing yet)
+    std::optional<config> value;      ///< set when there are no errors
+    std::vector<diagnostic> errors;   ///< empty on success
+    std::vector<diagnostic> warnings; ///< non-fatal remarks (e.g. nothing yet)
 };
 
 /// Reads and validates `file`. Relative paths inside it are resolved against its directory.

@@ -1,0 +1,514 @@
+#include "proxycore/client_session.hpp"
+
+#include "proxycore/errors.hpp"
+#include "proxycore/relay.hpp"
+#include "proxycore/tunnel.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+namespace authshim::proxycore {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using boost::system::error_code;
+using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+using response_parser = http::response_parser<http::buffer_body>;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// How long authshim waits for the upstream's `100 Continue` before sending the body anyway
+/// (the figure curl uses).
+constexpr std::chrono::seconds expect_continue_wait{1};
+
+std::string format_endpoint(const tcp::endpoint& ep) {
+    const auto address = ep.address().to_string();
+    if (ep.address().is_v6()) return "[" + address + "]:" + std::to_string(ep.port());
+    return address + ":" + std::to_string(ep.port());
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+    return std::to_string(d.count()) + "ms";
+}
+
+/// Errors that mean a reused upstream connection had been closed before our request reached it.
+bool is_stale_connection_error(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == asio::error::connection_aborted;
+}
+
+asio::awaitable<void> wait_readable(tcp::socket& socket) {
+    co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, d);
+    co_await timer.async_wait(use_tuple);
+}
+
+void clear_body(http::buffer_body::value_type& body) {
+    body.data = nullptr;
+    body.size = 0;
+    body.more = false;
+}
+
+} // namespace
+
+struct client_session::exchange {
+    clock::time_point start = clock::now();
+    std::string method = "-";
+    std::string host = "-";
+    unsigned status = 0;
+    std::uint64_t bytes_to_client = 0;
+    std::uint64_t bytes_from_client = 0;
+    unsigned client_version = 11;
+    bool client_keep_alive = false;
+    target_authority target;
+};
+
+client_session::client_session(tcp::socket socket, std::shared_ptr<server_state> state)
+    : client_(std::move(socket)), state_(std::move(state)) {}
+
+void client_session::stop() {
+    if (idle_) client_.cancel();
+}
+
+void client_session::force_close() {
+    error_code ec;
+    client_.cancel();
+    client_.socket().close(ec);
+    if (active_upstream_) {
+        active_upstream_->stream.cancel();
+        active_upstream_->stream.socket().close(ec);
+    }
+}
+
+std::string client_session::describe_upstream() const {
+    const auto& up = state_->pool.upstream();
+    return "\"" + up.name + "\" (" + up.address.to_string() + ")";
+}
+
+void client_session::log_access(const exchange& x) const {
+    state_->stats.count_status(x.status);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - x.start).count();
+    spdlog::info("access client={} method={} host={} status={} bytes={} ms={}", peer_, x.method,
+                 x.host, x.status, x.bytes_to_client, ms);
+}
+
+asio::awaitable<void> client_session::send_text(exchange& x, http::status status,
+                                                std::string_view text, bool keep_alive) {
+    auto res = make_text_response(status, text, x.client_version, keep_alive);
+    x.status = static_cast<unsigned>(status);
+    x.bytes_to_client += res.body().size();
+    client_.expires_after(state_->cfg.timeouts.client_header);
+    co_await http::async_write(client_, res, use_tuple);
+    client_.expires_never();
+}
+
+asio::awaitable<void> client_session::close_gracefully() {
+    error_code ec;
+    client_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // Drain what the client still sends for a moment, so that closing with unread bytes does
+    // not reset the connection and destroy the response just sent.
+    char sink[4096];
+    client_.expires_after(std::chrono::seconds(1));
+    for (int i = 0; i < 256 && !ec; ++i) {
+        auto [rec, n] = co_await client_.async_read_some(asio::buffer(sink), use_tuple);
+        ec = rec;
+    }
+    client_.socket().close(ec);
+}
+
+asio::awaitable<void> client_session::run() {
+    auto self = shared_from_this();
+    const auto& cfg = state_->cfg;
+    error_code ec;
+    const auto remote = client_.socket().remote_endpoint(ec);
+    if (ec) co_return;
+    peer_ = format_endpoint(remote);
+    client_.socket().set_option(tcp::no_delay(true), ec);
+
+    if (!state_->access.client_allowed(remote.address())) {
+        bump(state_->stats.denied_client);
+        spdlog::warn("denied client {}: its address is not in access.clients", peer_);
+        exchange x;
+        co_await send_text(x, http::status::forbidden,
+                           "this client address is not allowed by access.clients", false);
+        log_access(x);
+        co_await close_gracefully();
+        co_return;
+    }
+
+    for (;;) {
+        request_parser parser;
+        parser.header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
+        parser.body_limit(boost::none);
+        idle_ = true;
+        if (state_->stopping) break;
+        client_.expires_after(cfg.timeouts.client_header);
+        auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
+        idle_ = false;
+        client_.expires_never();
+        if (rec) {
+            co_await reject_unreadable(rec);
+            break;
+        }
+        exchange x;
+        const bool keep_alive = co_await serve_one(x, parser);
+        log_access(x);
+        if (!keep_alive) break;
+    }
+    co_await close_gracefully();
+}
+
+asio::awaitable<void> client_session::reject_unreadable(const error_code& ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+        co_return;
+    exchange x;
+    http::status status = http::status::bad_request;
+    std::string reason;
+    if (ec == beast::error::timeout) {
+        if (buffer_.size() == 0) co_return; // an idle keep-alive connection: close quietly
+        status = http::status::request_timeout;
+        reason = "the request head did not arrive within timeouts.client_header (" +
+                 format_duration(state_->cfg.timeouts.client_header) + ")";
+    } else if (ec == http::error::header_limit) {
+        const auto data = beast::buffers_to_string(buffer_.data());
+        if (data.find('\n') == std::string::npos) {
+            status = http::status::uri_too_long;
+            reason = "the request line is longer than limits.max_header_bytes";
+        } else {
+            status = http::status::request_header_fields_too_large;
+            reason = "the request head is larger than limits.max_header_bytes";
+        }
+    } else {
+        reason = "malformed request: " + ec.message();
+    }
+    bump(state_->stats.bad_requests);
+    spdlog::info("rejected request from {}: {} ({})", peer_, static_cast<unsigned>(status), reason);
+    co_await send_text(x, status, reason, false);
+    log_access(x);
+}
+
+asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& parser) {
+    auto& req = parser.get();
+    bump(state_->stats.requests);
+    x.method = std::string(req.method_string());
+    x.client_version = req.version();
+    x.client_keep_alive = req.keep_alive();
+
+    const auto v = validate_request(req, x.target);
+    if (!v.ok()) {
+        bump(state_->stats.bad_requests);
+        spdlog::info("rejected request from {}: {} ({})", peer_, static_cast<unsigned>(v.status),
+                     v.reason);
+        co_await send_text(x, v.status, v.reason, false);
+        co_return false;
+    }
+    x.host = x.target.authority;
+    const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+    // A refused request's body is not read, so the connection can only stay open without one.
+    const bool keep_after_refusal = x.client_keep_alive && !has_body;
+
+    if (via_has_authshim(req) || state_->access.targets_self(x.target.host, x.target.port)) {
+        bump(state_->stats.denied_loop);
+        spdlog::warn("refused {} {} from {}: it would loop back into authshim", x.method, x.host,
+                     peer_);
+        co_await send_text(x, http::status::loop_detected,
+                           "refused: the request is aimed at authshim itself", keep_after_refusal);
+        co_return keep_after_refusal;
+    }
+    if (req.method() == http::verb::connect &&
+        !state_->access.connect_port_allowed(x.target.port)) {
+        bump(state_->stats.denied_port);
+        spdlog::warn("refused CONNECT {} from {}: port {} is not in access.connect_ports", x.host,
+                     peer_, x.target.port);
+        co_await send_text(x, http::status::forbidden,
+                           "CONNECT to port " + std::to_string(x.target.port) +
+                               " is not allowed by access.connect_ports",
+                           keep_after_refusal);
+        co_return keep_after_refusal;
+    }
+    co_return co_await forward(x, parser, has_body);
+}
+
+asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parser, bool has_body) {
+    auto& req = parser.get();
+    const auto& timeouts = state_->cfg.timeouts;
+    const auto method = req.method();
+    const bool is_connect = method == http::verb::connect;
+    const bool expect_continue =
+        has_body && x.client_version == 11 && req.count(http::field::expect) > 0;
+    prepare_upstream_request(req, x.target, x.client_version);
+    if (parser.chunked()) req.chunked(true); // re-framed: the client's chunking is hop-by-hop
+    // Upstream authentication hooks in here: it adds Proxy-Authorization to `req` before the
+    // head is written and answers a 407 by replaying the request (upstream-authentication issue).
+    const bool may_retry = (is_idempotent(method) || is_connect) && !has_body;
+
+    connection_ptr conn;
+    struct upstream_guard { // keeps force_close() pointed at the live upstream connection
+        upstream_connection*& slot;
+        ~upstream_guard() { slot = nullptr; }
+    } guard{active_upstream_};
+    std::optional<response_parser> rp;
+    bool body_sent = !has_body;
+    bool continue_sent = false;
+
+    for (int attempt = 0;; ++attempt) {
+        auto [cec, fresh_conn] = co_await state_->pool.acquire(attempt > 0);
+        if (cec) {
+            const bool timed_out = cec == proxy_errc::connect_timeout;
+            if (timed_out) bump(state_->stats.upstream_timeouts);
+            spdlog::warn("cannot connect to upstream {}: {}", describe_upstream(), cec.message());
+            co_await send_text(
+                x, timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+                "cannot connect to upstream " + describe_upstream() + ": " +
+                    (timed_out ? "no connection within timeouts.connect (" +
+                                     format_duration(timeouts.connect) + ")"
+                               : cec.message()),
+                x.client_keep_alive && !has_body);
+            co_return x.client_keep_alive && !has_body;
+        }
+        conn = std::move(fresh_conn);
+        active_upstream_ = conn.get();
+        const bool reused = conn->exchanges > 0;
+
+        // Request head, then the body unless the client waits for 100 Continue.
+        http::request_serializer<http::buffer_body> sr{req};
+        error_code wec;
+        conn->stream.expires_after(timeouts.upstream_response);
+        if (!has_body) {
+            clear_body(req.body());
+            auto [e, n] = co_await http::async_write(conn->stream, sr, use_tuple);
+            wec = e;
+        } else if (expect_continue) {
+            auto [e, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
+            wec = e;
+            if (!wec) {
+                const auto first = co_await (wait_readable(conn->stream.socket()) ||
+                                             sleep_for(expect_continue_wait));
+                if (first.index() == 1) { // the upstream is silent: let the client send
+                    co_await send_continue(x);
+                    continue_sent = true;
+                    auto out =
+                        co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
+                                               conn->stream, timeouts.upstream_response);
+                    if (out.failure != relay_failure::none)
+                        co_return co_await body_failed(x, out, "request");
+                    x.bytes_from_client += out.bytes;
+                    body_sent = true;
+                }
+            }
+        } else {
+            auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
+                                              conn->stream, timeouts.upstream_response);
+            if (out.failure == relay_failure::read)
+                co_return co_await body_failed(x, out, "request");
+            wec = out.ec;
+            x.bytes_from_client += out.bytes;
+            // After a failed write the rest of the client's body is unread: no keep-alive.
+            body_sent = out.failure == relay_failure::none;
+        }
+
+        // Response head; interim 1xx responses are consumed here.
+        error_code rec;
+        for (;;) {
+            if (wec) {
+                rec = wec;
+                break;
+            }
+            rp.emplace();
+            rp->header_limit(static_cast<std::uint32_t>(state_->cfg.limits.max_header_bytes));
+            rp->body_limit(boost::none);
+            if (method == http::verb::head) rp->skip(true);
+            conn->stream.expires_after(timeouts.upstream_response);
+            auto [e, n] =
+                co_await http::async_read_header(conn->stream, conn->buffer, *rp, use_tuple);
+            rec = e;
+            if (rec || rp->get().result_int() >= 200) break;
+            if (rp->get().result() == http::status::switching_protocols) {
+                rec = proxy_errc::bad_upstream_response; // Upgrade is never forwarded
+                break;
+            }
+            if (rp->get().result() == http::status::continue_) {
+                if (!body_sent) {
+                    if (!continue_sent) co_await send_continue(x);
+                    continue_sent = true;
+                    auto out =
+                        co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
+                                               conn->stream, timeouts.upstream_response);
+                    if (out.failure != relay_failure::none)
+                        co_return co_await body_failed(x, out, "request");
+                    x.bytes_from_client += out.bytes;
+                    body_sent = true;
+                }
+                continue;
+            }
+            if (x.client_version == 11) co_await forward_interim(rp->get());
+        }
+        conn->stream.expires_never();
+        if (!rec) break;
+
+        if (attempt == 0 && reused && may_retry && is_stale_connection_error(rec)) {
+            bump(state_->stats.upstream_retries);
+            spdlog::debug("pooled connection to upstream {} was closed ({}); retrying {} {} on "
+                          "a new connection",
+                          describe_upstream(), rec.message(), x.method, x.host);
+            continue;
+        }
+        const bool timed_out = rec == beast::error::timeout;
+        if (timed_out) bump(state_->stats.upstream_timeouts);
+        const std::string reason =
+            timed_out ? "sent no response headers within timeouts.upstream_response (" +
+                            format_duration(timeouts.upstream_response) + ")"
+                      : "failed before answering: " + rec.message();
+        spdlog::warn("upstream {} {} for {} {}", describe_upstream(), reason, x.method, x.host);
+        const bool keep = x.client_keep_alive && body_sent;
+        co_await send_text(x, timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+                           "upstream " + describe_upstream() + " " + reason, keep);
+        co_return keep;
+    }
+
+    auto& res = rp->get();
+    if (res.result() == http::status::proxy_authentication_required) {
+        bump(state_->stats.upstream_407);
+        const bool upstream_keep = res.keep_alive();
+        const auto dec =
+            co_await discard_body(*rp, conn->stream, conn->buffer, timeouts.upstream_response);
+        if (!dec && upstream_keep && body_sent) {
+            ++conn->exchanges;
+            state_->pool.release(std::move(conn));
+        }
+        spdlog::error("upstream {} demands proxy authentication (407) and no credentials are "
+                      "configured for it",
+                      describe_upstream());
+        const bool keep = x.client_keep_alive && body_sent;
+        co_await send_text(x, http::status::bad_gateway,
+                           "upstream " + describe_upstream() +
+                               " demands proxy authentication (407) and authshim has no "
+                               "credentials configured for it",
+                           keep);
+        co_return keep;
+    }
+    if (is_connect && res.result_int() / 100 == 2)
+        co_return co_await tunnel(x, std::move(conn), res);
+    co_return co_await relay_response(x, std::move(conn), *rp, body_sent);
+}
+
+asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr conn,
+                                                     response_parser& rp, bool body_sent) {
+    auto& res = rp.get();
+    const auto& timeouts = state_->cfg.timeouts;
+    const bool upstream_keep = res.keep_alive();
+    x.status = res.result_int();
+    prepare_client_response(res, res.version());
+    res.version(x.client_version);
+    // Without the client's whole body read, the client connection cannot carry another request.
+    bool keep = x.client_keep_alive && body_sent && !state_->stopping;
+    const bool body_follows = !rp.is_done();
+    if (body_follows && !rp.content_length()) {
+        // Chunked or EOF-delimited upstream body: re-chunk for HTTP/1.1, close for HTTP/1.0.
+        if (x.client_version == 11)
+            res.chunked(true);
+        else
+            keep = false;
+    }
+    res.keep_alive(keep);
+
+    http::response_serializer<http::buffer_body> sr{res};
+    auto out = co_await relay_message(rp, conn->stream, conn->buffer, timeouts.upstream_response,
+                                      sr, client_, timeouts.client_header);
+    x.bytes_to_client += out.bytes;
+    bump(state_->stats.bytes_to_client, out.bytes);
+    if (out.failure != relay_failure::none) co_return co_await body_failed(x, out, "response");
+    if (upstream_keep && body_sent && rp.is_done()) {
+        ++conn->exchanges;
+        state_->pool.release(std::move(conn));
+    }
+    co_return keep;
+}
+
+asio::awaitable<bool> client_session::body_failed(exchange& x, const relay_outcome& out,
+                                                  std::string_view what) {
+    // Part of a message has been sent already: the only honest signal left is to close.
+    const bool upstream_side = (what == "response") == (out.failure == relay_failure::read);
+    spdlog::warn("{} {} from {}: {} body transfer failed on the {} side: {}", x.method, x.host,
+                 peer_, what, upstream_side ? "upstream" : "client", out.ec.message());
+    if (x.status == 0) x.status = 502;
+    co_return false;
+}
+
+asio::awaitable<void> client_session::send_continue(exchange& x) {
+    http::response<http::empty_body> interim{http::status::continue_, 11};
+    client_.expires_after(state_->cfg.timeouts.client_header);
+    co_await http::async_write(client_, interim, use_tuple);
+    (void)x;
+}
+
+asio::awaitable<void> client_session::forward_interim(http::response_header<>& head) {
+    http::response<http::empty_body> interim{std::move(head)};
+    prepare_client_response(interim, interim.version());
+    interim.version(11);
+    client_.expires_after(state_->cfg.timeouts.client_header);
+    co_await http::async_write(client_, interim, use_tuple);
+}
+
+asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
+                                             http::response_header<>& head) {
+    const auto& timeouts = state_->cfg.timeouts;
+    bump(state_->stats.tunnels);
+    x.status = head.result_int();
+    http::response<http::empty_body> established{std::move(head)};
+    prepare_client_response(established, established.version());
+    // A 2xx answer to CONNECT has no body: its framing fields mean nothing (RFC 9110 §9.3.6).
+    established.erase(http::field::content_length);
+    established.version(11);
+    client_.expires_after(timeouts.client_header);
+    auto [wec, wn] = co_await http::async_write(client_, established, use_tuple);
+    if (wec) co_return false;
+
+    // Bytes that arrived behind the heads belong to the tunnel already.
+    if (conn->buffer.size() > 0) {
+        auto [e, n] = co_await asio::async_write(client_.socket(), conn->buffer.data(), use_tuple);
+        if (e) co_return false;
+        x.bytes_to_client += n;
+        conn->buffer.consume(n);
+    }
+    if (buffer_.size() > 0) {
+        auto [e, n] = co_await asio::async_write(conn->stream.socket(), buffer_.data(), use_tuple);
+        if (e) co_return false;
+        x.bytes_from_client += n;
+        buffer_.consume(n);
+    }
+    client_.expires_never();
+    conn->stream.expires_never();
+    spdlog::debug("tunnel {} <-> {} open", peer_, x.host);
+    const auto result =
+        co_await splice(client_.socket(), conn->stream.socket(), timeouts.tunnel_idle);
+    x.bytes_to_client += result.bytes_to_client;
+    x.bytes_from_client += result.bytes_to_upstream;
+    bump(state_->stats.bytes_to_client, result.bytes_to_client);
+    bump(state_->stats.bytes_from_client, result.bytes_to_upstream);
+    if (result.idle_timeout)
+        spdlog::info("tunnel {} <-> {} closed after timeouts.tunnel_idle ({}) without traffic",
+                     peer_, x.host, format_duration(timeouts.tunnel_idle));
+    error_code ec;
+    conn->stream.socket().close(ec);
+    co_return false;
+}
+
+} // namespace authshim::proxycore

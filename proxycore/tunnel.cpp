@@ -1,0 +1,73 @@
+#include "proxycore/tunnel.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <memory>
+
+namespace authshim::proxycore {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t pump_buffer_size = 64 * 1024;
+
+asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::uint64_t& moved,
+                           clock::time_point& last_activity) {
+    const auto buffer = std::make_unique<char[]>(pump_buffer_size);
+    for (;;) {
+        auto [ec, n] =
+            co_await from.async_read_some(asio::buffer(buffer.get(), pump_buffer_size), use_tuple);
+        if (n > 0) {
+            last_activity = clock::now();
+            auto [wec, written] =
+                co_await asio::async_write(to, asio::buffer(buffer.get(), n), use_tuple);
+            moved += written;
+            last_activity = clock::now();
+            if (wec) co_return;
+        }
+        if (ec) {
+            if (ec == asio::error::eof) {
+                boost::system::error_code ignored;
+                to.shutdown(tcp::socket::shutdown_send, ignored);
+            }
+            co_return;
+        }
+    }
+}
+
+/// Completes once nothing has moved for `idle`; sets `fired`.
+asio::awaitable<void> watchdog(const clock::time_point& last_activity,
+                               std::chrono::milliseconds idle, bool& fired) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        timer.expires_at(last_activity + idle);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec) co_return; // cancelled: the tunnel ended on its own
+        if (clock::now() >= last_activity + idle) {
+            fired = true;
+            co_return;
+        }
+    }
+}
+
+} // namespace
+
+asio::awaitable<tunnel_result> splice(tcp::socket& client, tcp::socket& upstream,
+                                      std::chrono::milliseconds idle) {
+    tunnel_result result;
+    auto last_activity = clock::now();
+    co_await ((pump(client, upstream, result.bytes_to_upstream, last_activity) &&
+               pump(upstream, client, result.bytes_to_client, last_activity)) ||
+              watchdog(last_activity, idle, result.idle_timeout));
+    co_return result;
+}
+
+} // namespace authshim::proxycore

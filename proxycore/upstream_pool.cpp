@@ -1,0 +1,126 @@
+#include "proxycore/upstream_pool.hpp"
+
+#include "proxycore/errors.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <string>
+
+namespace authshim::proxycore {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// True when an idle socket is still open and has nothing unread: a non-blocking peek says
+/// "would block". EOF (the upstream closed it) or stray bytes make it unusable.
+bool idle_socket_usable(tcp::socket& socket) {
+    if (!socket.is_open()) return false;
+    error_code ec;
+    socket.non_blocking(true, ec);
+    if (ec) return false;
+    char byte = 0;
+    socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+    socket.non_blocking(false, ec);
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+} // namespace
+
+upstream_pool::upstream_pool(asio::any_io_executor ex, config::upstream upstream,
+                             std::chrono::milliseconds connect_timeout, counters& stats)
+    : executor_(std::move(ex)), upstream_(std::move(upstream)), connect_timeout_(connect_timeout),
+      stats_(stats) {}
+
+connection_ptr upstream_pool::take_idle() {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    while (!idle_.empty()) {
+        auto c = std::move(idle_.back()); // most recently used: least likely to have timed out
+        idle_.pop_back();
+        if (now - c->idle_since > max_idle) continue;
+        if (!idle_socket_usable(c->stream.socket())) continue;
+        return c;
+    }
+    return nullptr;
+}
+
+asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::acquire(bool fresh) {
+    if (!fresh) {
+        if (auto c = take_idle()) {
+            bump(stats_.upstream_reused);
+            co_return std::pair{error_code{}, std::move(c)};
+        }
+    }
+    co_return co_await connect();
+}
+
+asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() {
+    bump(stats_.upstream_connects);
+    auto c = std::make_unique<upstream_connection>(executor_);
+    const auto& address = upstream_.address;
+    error_code ec;
+    const auto literal = asio::ip::make_address(address.host, ec);
+    if (!ec) {
+        c->stream.expires_after(connect_timeout_);
+        auto [cec] =
+            co_await c->stream.async_connect(tcp::endpoint(literal, address.port), use_tuple);
+        ec = cec;
+    } else {
+        tcp::resolver resolver(co_await asio::this_coro::executor);
+        auto [rec, results] =
+            co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
+        if (rec) {
+            bump(stats_.upstream_connect_failures);
+            co_return std::pair{error_code(proxy_errc::resolve_failed), connection_ptr{}};
+        }
+        c->stream.expires_after(connect_timeout_);
+        auto [cec, endpoint] = co_await c->stream.async_connect(results, use_tuple);
+        ec = cec;
+    }
+    if (ec) {
+        bump(stats_.upstream_connect_failures);
+        if (ec == boost::beast::error::timeout) ec = proxy_errc::connect_timeout;
+        co_return std::pair{ec, connection_ptr{}};
+    }
+    c->stream.expires_never();
+    c->stream.socket().set_option(tcp::no_delay(true), ec);
+    co_return std::pair{error_code{}, std::move(c)};
+}
+
+void upstream_pool::release(connection_ptr connection) {
+    if (!connection || connection->buffer.size() != 0 || !connection->stream.socket().is_open())
+        return;
+    connection->stream.expires_never();
+    connection->idle_since = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    if (idle_.size() >= max_idle_connections) idle_.pop_front();
+    idle_.push_back(std::move(connection));
+}
+
+void upstream_pool::close_all() {
+    std::deque<connection_ptr> doomed;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        doomed.swap(idle_);
+    }
+    for (auto& c : doomed) {
+        error_code ec;
+        c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        c->stream.socket().close(ec);
+    }
+}
+
+std::size_t upstream_pool::idle_count() const {
+    std::lock_guard lock(mutex_);
+    return idle_.size();
+}
+
+} // namespace authshim::proxycore

@@ -1,0 +1,77 @@
+#pragma once
+/// Private to config/: the walk over a parsed JSON document that fills a `config` and collects
+/// every problem. Only config/*.cpp include this (it exposes nlohmann-json).
+
+#include "config/config.hpp"
+#include "config/loader.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authshim::config::detail {
+
+using json = nlohmann::json;
+
+/// Where the text came from and what was found so far. One per load; not shared.
+struct context {
+    std::string origin;             ///< file name (or caller's label) used in `where`
+    std::filesystem::path base_dir; ///< relative paths are resolved against it
+    std::vector<diagnostic> errors;
+    std::vector<diagnostic> warnings;
+
+    /// Records an error at a JSON pointer (`""` is the top level).
+    void error(const std::string& pointer, std::string what);
+    void warning(const std::string& pointer, std::string what);
+};
+
+/// `pointer` extended by an object key (escaped per RFC 6901) or an array index.
+std::string child(const std::string& pointer, std::string_view key);
+std::string child(const std::string& pointer, std::size_t index);
+
+/// A short, safe rendering of a JSON value for messages: strings quoted (and cut when long),
+/// numbers and literals as written, containers as "an array" / "an object".
+std::string describe(const json& value);
+
+/// The closest of `candidates` to `word` when it is a near miss, else empty.
+std::string suggest(std::string_view word, std::initializer_list<std::string_view> candidates);
+
+/// Reports `expected <expected>, got <value>` unless `value` is an object.
+bool expect_object(context& ctx, const json& value, const std::string& pointer,
+                   std::string_view expected);
+
+/// Reports every key of `object` not in `known`, with a suggestion for near misses.
+void check_keys(context& ctx, const json& object, const std::string& pointer,
+                std::initializer_list<std::string_view> known);
+
+/// An integer within [min, max]; anything else (fractions, strings, booleans) is reported.
+std::optional<std::uint64_t> get_integer(context& ctx, const json& value,
+                                         const std::string& pointer, std::uint64_t min,
+                                         std::uint64_t max);
+
+/// Reports `<name> is not supported by this version of authshim yet` plus `hint`.
+void not_supported(context& ctx, const std::string& pointer, std::string_view name,
+                   std::string_view hint = {});
+
+/// Paths to and from UTF-8 text, the same on every platform (JSON text is UTF-8; a plain
+/// `path(std::string)` would use the ANSI code page on Windows).
+std::filesystem::path utf8_path(const std::string& text);
+std::string utf8_string(const std::filesystem::path& path);
+
+/// The parts of the document, each filling its part of `out`. `listen` needs `access` first
+/// (the non-loopback rule), so `validate_document` orders them.
+void load_access(context& ctx, const json* value, const std::string& pointer, access_policy& out);
+void load_timeouts(context& ctx, const json* value, const std::string& pointer, timeouts& out);
+void load_limits(context& ctx, const json* value, const std::string& pointer, limits& out);
+void load_log(context& ctx, const json* value, const std::string& pointer, logging& out);
+
+/// Fills `out` from the whole document.
+void validate_document(context& ctx, const json& document, config& out);
+
+} // namespace authshim::config::detail

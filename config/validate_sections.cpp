@@ -1,0 +1,254 @@
+// The `access`, `timeouts`, `limits` and `log` sections.
+#include "config/detail_validate.hpp"
+
+#include "config/detail_ip.hpp"
+#include "config/detail_parse.hpp"
+
+#include <array>
+#include <system_error>
+#include <utility>
+
+namespace authshim::config::detail {
+namespace {
+
+const json* find(const json& object, std::string_view key) {
+    auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+}
+
+void load_clients(context& ctx, const json& value, const std::string& pointer,
+                  std::vector<cidr>& out) {
+    const std::string expected = "an address block such as \"10.0.0.0/8\", \"192.0.2.7\" or "
+                                 "\"fd00::/8\"";
+    if (!value.is_array()) {
+        ctx.error(pointer, "expected an array of address blocks such as [\"127.0.0.0/8\", "
+                           "\"::1/128\"], got " +
+                               describe(value));
+        return;
+    }
+    if (value.empty()) {
+        ctx.error(pointer, "expected at least one address block such as \"127.0.0.0/8\", got an "
+                           "empty array (no client could connect)");
+        return;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const json& item = value[i];
+        const std::string at = child(pointer, i);
+        if (!item.is_string()) {
+            ctx.error(at, "expected " + expected + ", got " + describe(item));
+            continue;
+        }
+        auto parsed = parse_cidr(item.get<std::string>());
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            ctx.error(at, "expected " + expected + ", got " + describe(item) + ", which " + *why);
+            continue;
+        }
+        cidr block = std::get<cidr>(std::move(parsed));
+        if (block.prefix_length == 0)
+            ctx.warning(at, "\"" + block.to_string() + "\" lets every " +
+                                (block.address.size() == 4 ? "IPv4" : "IPv6") +
+                                " client use authshim and its credentials");
+        out.push_back(std::move(block));
+    }
+}
+
+void load_connect_ports(context& ctx, const json& value, const std::string& pointer,
+                        std::vector<port_range>& out) {
+    const std::string expected = "a port number such as 443 or a range such as \"8000-8080\"";
+    if (!value.is_array()) {
+        ctx.error(pointer, "expected an array of ports and ranges such as [443, \"8443-8445\"], "
+                           "got " +
+                               describe(value));
+        return;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const json& item = value[i];
+        const std::string at = child(pointer, i);
+        if (item.is_string()) {
+            auto parsed = parse_port_range(item.get<std::string>());
+            if (auto* range = std::get_if<port_range>(&parsed)) {
+                out.push_back(*range);
+                continue;
+            }
+            std::string why = std::get<std::string>(parsed);
+            if (std::holds_alternative<std::uint16_t>(parse_port(item.get<std::string>(), false)))
+                why = "is a string (write a single port as a number, without quotes)";
+            ctx.error(at, "expected " + expected + ", got " + describe(item) + ", which " + why);
+        } else if (item.is_number()) {
+            if (auto port = get_integer(ctx, item, at, 1, 65535))
+                out.push_back(
+                    {static_cast<std::uint16_t>(*port), static_cast<std::uint16_t>(*port)});
+        } else {
+            ctx.error(at, "expected " + expected + ", got " + describe(item));
+        }
+    }
+}
+
+} // namespace
+
+void load_access(context& ctx, const json* value, const std::string& pointer, access_policy& out) {
+    const bool object = value && expect_object(ctx, *value, pointer,
+                                               "an object such as {\"clients\": "
+                                               "[\"127.0.0.0/8\"], \"connect_ports\": [443]}");
+    if (object) check_keys(ctx, *value, pointer, {"clients", "connect_ports", "destinations"});
+
+    const json* clients = object ? find(*value, "clients") : nullptr;
+    out.clients_explicit = clients != nullptr;
+    if (clients)
+        load_clients(ctx, *clients, child(pointer, "clients"), out.clients);
+    else
+        out.clients = {cidr{{127, 0, 0, 0}, 8},
+                       cidr{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128}};
+
+    const json* ports = object ? find(*value, "connect_ports") : nullptr;
+    if (ports)
+        load_connect_ports(ctx, *ports, child(pointer, "connect_ports"), out.connect_ports);
+    else
+        out.connect_ports = {port_range{443, 443}};
+
+    if (const json* destinations = object ? find(*value, "destinations") : nullptr) {
+        if (destinations->is_array())
+            not_supported(ctx, child(pointer, "destinations"), "access.destinations",
+                          "every destination is allowed");
+        else
+            ctx.error(child(pointer, "destinations"),
+                      "expected an array of host patterns such as [\"*.example.com\"], got " +
+                          describe(*destinations));
+    }
+}
+
+void load_timeouts(context& ctx, const json* value, const std::string& pointer, timeouts& out) {
+    if (!value) return;
+    if (!expect_object(ctx, *value, pointer, "an object such as {\"connect\": \"5s\"}")) return;
+    check_keys(ctx, *value, pointer,
+               {"connect", "client_header", "upstream_response", "tunnel_idle", "shutdown"});
+
+    const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 5> fields{{
+        {"connect", &out.connect},
+        {"client_header", &out.client_header},
+        {"upstream_response", &out.upstream_response},
+        {"tunnel_idle", &out.tunnel_idle},
+        {"shutdown", &out.shutdown},
+    }};
+    constexpr std::chrono::milliseconds max = std::chrono::hours(24);
+    const std::string expected = "expected a duration such as \"15s\" or \"5m\" (a whole number "
+                                 "and ms, s, m or h)";
+    for (const auto& [key, target] : fields) {
+        const json* item = find(*value, key);
+        if (!item) continue;
+        const std::string at = child(pointer, key);
+        if (!item->is_string()) {
+            ctx.error(at, expected + ", got " + describe(*item) +
+                              (item->is_number() ? ", which has no unit" : ""));
+            continue;
+        }
+        auto parsed = parse_duration(item->get<std::string>());
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            ctx.error(at, expected + ", got " + describe(*item) + ", which " + *why);
+            continue;
+        }
+        const auto duration = std::get<std::chrono::milliseconds>(parsed);
+        if (duration > max) {
+            ctx.error(at, "expected a duration from 1ms to 24h, got " + describe(*item) +
+                              ", which is longer than 24h");
+            continue;
+        }
+        *target = duration;
+    }
+}
+
+void load_limits(context& ctx, const json* value, const std::string& pointer, limits& out) {
+    if (!value) return;
+    if (!expect_object(ctx, *value, pointer, "an object such as {\"max_connections\": 4096}"))
+        return;
+    check_keys(ctx, *value, pointer, {"max_connections", "max_header_bytes", "replay_body"});
+
+    if (const json* item = find(*value, "max_connections"))
+        if (auto number = get_integer(ctx, *item, child(pointer, "max_connections"), 1, 1'000'000))
+            out.max_connections = static_cast<std::size_t>(*number);
+    if (const json* item = find(*value, "max_header_bytes"))
+        if (auto number =
+                get_integer(ctx, *item, child(pointer, "max_header_bytes"), 1024, 16'777'216))
+            out.max_header_bytes = static_cast<std::size_t>(*number);
+    if (const json* item = find(*value, "replay_body")) {
+        const std::string at = child(pointer, "replay_body");
+        if (item->is_number_unsigned())
+            not_supported(ctx, at, "limits.replay_body",
+                          "this version does not authenticate to the upstream proxy");
+        else
+            ctx.error(at, "expected a size in bytes such as 1048576, got " + describe(*item));
+    }
+}
+
+void load_log(context& ctx, const json* value, const std::string& pointer, logging& out) {
+    if (!value) return;
+    if (!expect_object(ctx, *value, pointer, "an object such as {\"level\": \"info\"}")) return;
+    check_keys(ctx, *value, pointer, {"level", "file", "access", "event_log"});
+
+    if (const json* item = find(*value, "level")) {
+        static constexpr std::array<std::pair<std::string_view, log_level>, 6> levels{{
+            {"trace", log_level::trace},
+            {"debug", log_level::debug},
+            {"info", log_level::info},
+            {"warn", log_level::warn},
+            {"error", log_level::error},
+            {"off", log_level::off},
+        }};
+        bool found = false;
+        for (const auto& [name, level] : levels) {
+            if (item->is_string() && item->get_ref<const std::string&>() == name) {
+                out.level = level;
+                found = true;
+            }
+        }
+        if (!found) {
+            std::string what = "expected one of \"trace\", \"debug\", \"info\", \"warn\", "
+                               "\"error\", \"off\", got " +
+                               describe(*item);
+            if (item->is_string()) {
+                auto near = suggest(item->get_ref<const std::string&>(),
+                                    {"trace", "debug", "info", "warn", "error", "off"});
+                if (!near.empty()) what += " (did you mean \"" + near + "\"?)";
+            }
+            ctx.error(child(pointer, "level"), std::move(what));
+        }
+    }
+
+    if (const json* item = find(*value, "file")) {
+        const std::string at = child(pointer, "file");
+        const std::string expected = "expected a file path such as \"logs/authshim.log\" (omit "
+                                     "\"file\" to log to stderr)";
+        if (!item->is_string() || item->get_ref<const std::string&>().empty()) {
+            ctx.error(at, expected + ", got " + describe(*item));
+        } else if (const auto& text = item->get_ref<const std::string&>();
+                   text.find('\0') != std::string::npos) {
+            ctx.error(at, expected + ", got a path containing a NUL character");
+        } else if (text.back() == '/' || text.back() == '\\') {
+            ctx.error(at, expected + ", got " + describe(*item) + ", which names a directory");
+        } else {
+            std::filesystem::path path = utf8_path(text);
+            if (path.is_relative()) path = ctx.base_dir / path;
+            std::error_code ec;
+            if (auto absolute = std::filesystem::absolute(path, ec); !ec) path = absolute;
+            out.file = path.lexically_normal();
+        }
+    }
+
+    if (const json* item = find(*value, "access")) {
+        if (item->is_string())
+            not_supported(ctx, child(pointer, "access"), "log.access", "only false is accepted");
+        else if (!(item->is_boolean() && !item->get<bool>()))
+            ctx.error(child(pointer, "access"),
+                      "expected false or a file path, got " + describe(*item));
+    }
+    if (const json* item = find(*value, "event_log")) {
+        if (!item->is_boolean())
+            ctx.error(child(pointer, "event_log"),
+                      "expected true or false, got " + describe(*item));
+        else if (item->get<bool>())
+            not_supported(ctx, child(pointer, "event_log"), "log.event_log",
+                          "only false is accepted");
+    }
+}
+
+} // namespace authshim::config::detail

@@ -1,0 +1,72 @@
+#pragma once
+/// One client connection: reads requests with limits and deadlines, validates them, forwards
+/// them to the upstream proxy (streaming bodies both ways), and turns CONNECT into a tunnel.
+/// Ownership: created by the listener as a shared_ptr; its coroutine keeps it alive.
+/// Thread safety: runs on its own strand; stop()/force_close() must be posted to that strand.
+
+#include "proxycore/request_rules.hpp"
+#include "proxycore/server_state.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace authshim::proxycore {
+
+struct relay_outcome;
+
+class client_session : public std::enable_shared_from_this<client_session> {
+public:
+    client_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<server_state> state);
+
+    /// Serves the connection until it closes. Never throws for network or input errors.
+    boost::asio::awaitable<void> run();
+
+    boost::asio::any_io_executor executor() { return client_.get_executor(); }
+
+    /// Shutdown: closes the connection if it is waiting for a request; otherwise the current
+    /// exchange finishes and the connection closes after it. Call on the session's strand.
+    void stop();
+
+    /// Forced shutdown: closes both sides now. Call on the session's strand.
+    void force_close();
+
+private:
+    using request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+    using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+    struct exchange; // per-request bookkeeping, defined in the .cpp
+
+    boost::asio::awaitable<void> reject_unreadable(const boost::system::error_code& ec);
+    boost::asio::awaitable<bool> serve_one(exchange& x, request_parser& parser);
+    boost::asio::awaitable<bool> forward(exchange& x, request_parser& parser, bool has_body);
+    boost::asio::awaitable<bool> relay_response(exchange& x, connection_ptr connection,
+                                                response_parser& parser, bool body_sent);
+    boost::asio::awaitable<bool> tunnel(exchange& x, connection_ptr connection,
+                                        boost::beast::http::response_header<>& head);
+    boost::asio::awaitable<bool> body_failed(exchange& x, const relay_outcome& outcome,
+                                             std::string_view what);
+    boost::asio::awaitable<void> send_text(exchange& x, boost::beast::http::status status,
+                                           std::string_view text, bool keep_alive);
+    boost::asio::awaitable<void> send_continue(exchange& x);
+    boost::asio::awaitable<void> forward_interim(boost::beast::http::response_header<>& head);
+    boost::asio::awaitable<void> close_gracefully();
+    std::string describe_upstream() const;
+    void log_access(const exchange& x) const;
+
+    boost::beast::tcp_stream client_;
+    boost::beast::flat_buffer buffer_;
+    std::shared_ptr<server_state> state_;
+    std::string peer_;
+    bool idle_ = false;
+    upstream_connection* active_upstream_ = nullptr; // for force_close; owned elsewhere
+};
+
+} // namespace authshim::proxycore

@@ -1,0 +1,26 @@
+#pragma once
+/// Splices bytes both ways between a client and an upstream socket (an established CONNECT
+/// tunnel) until both directions have ended, either side fails, or nothing moved for `idle`.
+/// A direction that reaches EOF half-closes the other side's send direction.
+/// Ownership: the caller owns both sockets and keeps them alive until the awaitable completes.
+/// Thread safety: both sockets must only be used by this operation meanwhile.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+namespace authshim::proxycore {
+
+struct tunnel_result {
+    std::uint64_t bytes_to_upstream = 0;
+    std::uint64_t bytes_to_client = 0;
+    bool idle_timeout = false;
+};
+
+boost::asio::awaitable<tunnel_result> splice(boost::asio::ip::tcp::socket& client,
+                                             boost::asio::ip::tcp::socket& upstream,
+                                             std::chrono::milliseconds idle);
+
+} // namespace authshim::proxycore

@@ -1,0 +1,76 @@
+#pragma once
+/// Keep-alive connections to one upstream proxy, shared by every client session: hands out an
+/// idle connection that is still open (checked without blocking) or connects a new one within
+/// `timeouts.connect`, and takes connections back after a complete exchange.
+/// Ownership: the pool owns idle connections; a caller owns a connection it acquired until it
+/// releases it (or drops it, which closes it). Thread safety: acquire/release/close_all may be
+/// called from any thread (a mutex guards the idle list); one connection is used by one session
+/// at a time.
+
+#include "config/config.hpp"
+#include "proxycore/counters.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace authshim::proxycore {
+
+/// One TCP connection to the upstream and the bytes read from it but not yet parsed.
+struct upstream_connection {
+    explicit upstream_connection(boost::asio::any_io_executor ex) : stream(std::move(ex)) {}
+    boost::beast::tcp_stream stream;
+    boost::beast::flat_buffer buffer;
+    std::uint64_t exchanges = 0; ///< completed request/response exchanges on this connection
+    std::chrono::steady_clock::time_point idle_since{};
+};
+
+using connection_ptr = std::unique_ptr<upstream_connection>;
+
+class upstream_pool {
+public:
+    /// Idle connections older than this are closed instead of reused.
+    static constexpr std::chrono::seconds max_idle{30};
+    /// At most this many idle connections are kept.
+    static constexpr std::size_t max_idle_connections = 256;
+
+    upstream_pool(boost::asio::any_io_executor ex, config::upstream upstream,
+                  std::chrono::milliseconds connect_timeout, counters& stats);
+
+    /// An open connection: a checked idle one unless `fresh` is set, else a new one.
+    /// Errors: proxy_errc::connect_timeout, proxy_errc::resolve_failed, or the socket error.
+    boost::asio::awaitable<std::pair<boost::system::error_code, connection_ptr>>
+    acquire(bool fresh);
+
+    /// Takes back a connection after a complete exchange; it is closed instead when it holds
+    /// unread bytes, is not open, or the pool is full or closed.
+    void release(connection_ptr connection);
+
+    /// Closes every idle connection and refuses further releases (shutdown).
+    void close_all();
+
+    const config::upstream& upstream() const { return upstream_; }
+    std::size_t idle_count() const;
+
+private:
+    connection_ptr take_idle();
+    boost::asio::awaitable<std::pair<boost::system::error_code, connection_ptr>> connect();
+
+    boost::asio::any_io_executor executor_;
+    config::upstream upstream_;
+    std::chrono::milliseconds connect_timeout_;
+    counters& stats_;
+    mutable std::mutex mutex_;
+    std::deque<connection_ptr> idle_; // guarded by mutex_; newest at the back
+    bool closed_ = false;             // guarded by mutex_
+};
+
+} // namespace authshim::proxycore

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Installs what authshim needs to build and to run its test suite on Debian 12 (bookworm).
+#
+# Idempotent: asks dpkg which packages are missing and does nothing else when none are. Otherwise
+# runs `apt-get update` and `apt-get install` for the missing ones only (as root, or through sudo).
+#
+# Squid and nginx are test tools here, never services: their Debian maintainer scripts would start
+# them on 3128 (authshim's own default port) and 80. While we install, a policy-rc.d forbids that
+# (honoured by invoke-rc.d and by deb-systemd-invoke), and a squid/nginx on the system configuration
+# that still appeared during our install is stopped again. Anything that ran before is left alone.
+set -euo pipefail
+
+build_packages=(
+    build-essential cmake ninja-build pkg-config
+    libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+    catch2
+)
+# `nginx` is the real server package in bookworm (nginx-light is a wrapper that depends on it and
+# adds the echo module, which the tests do not use).
+test_packages=(
+    squid nginx curl openssl python3 python3-pytest apache2-utils procps iproute2
+    ca-certificates
+)
+services=(squid nginx) # packages whose postinst may start a daemon
+
+log() { printf '[setup] %s\n' "$*"; }
+run() {
+    log "+ $*"
+    "$@"
+}
+
+if [[ -r /etc/os-release ]]; then
+    # shellcheck disable=SC1091
+    . /etc/os-release
+    if [[ "${ID:-}" != debian || "${VERSION_ID:-}" != 12 ]]; then
+        log "warning: written for Debian 12, this is ${PRETTY_NAME:-unknown}; package names may differ"
+    fi
+fi
+
+is_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+missing=()
+for pkg in "${build_packages[@]}" "${test_packages[@]}"; do
+    is_installed "$pkg" || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    log "all $((${#build_packages[@]} + ${#test_packages[@]})) packages are installed; nothing to do"
+    exit 0
+fi
+log "missing packages: ${missing[*]}"
+
+if ((EUID != 0)); then
+    if command -v sudo >/dev/null 2>&1; then
+        log "not root: re-running through sudo"
+        exec sudo -- bash "${BASH_SOURCE[0]}" "$@"
+    fi
+    log "error: installing packages needs root and sudo is not available;" \
+        "run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Forbid service starts during the install, unless the machine already has a policy-rc.d (Debian
+# container images ship one that does the same); ours is removed again however we exit.
+policy=/usr/sbin/policy-rc.d
+policy_marker='# authshim scripts/setup.sh: temporary'
+remove_policy() {
+    if [[ -f "$policy" ]] && grep -qF "$policy_marker" "$policy"; then
+        rm -f "$policy"
+        log "removed temporary $policy"
+    fi
+}
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n%s\nexit 101\n' "$policy_marker" >"$policy"
+    chmod 0755 "$policy"
+    trap remove_policy EXIT
+    log "installed temporary $policy (exit 101: no service starts during the install)"
+else
+    log "keeping the existing $policy"
+fi
+
+# PIDs of the squid/nginx master processes that run on the system configuration, i.e. the ones a
+# package's maintainer script starts (their workers and kids exit with them). Test harnesses start
+# their own copies with -f/-c/-p pointing outside /etc; those are never touched. Reads /proc
+# directly: procps (pgrep) may be one of the packages still to install.
+system_daemon_pids() {
+    local dir pid comm stat ppid parent args word next
+    for dir in /proc/[0-9]*; do
+        pid="${dir#/proc/}"
+        comm="$(cat "$dir/comm" 2>/dev/null)" || continue
+        [[ "$comm" == "$1" ]] || continue
+        stat="$(cat "$dir/stat" 2>/dev/null)" || continue
+        read -r _ ppid _ <<<"${stat##*) }"
+        parent="$(cat "/proc/$ppid/comm" 2>/dev/null || true)"
+        [[ "$parent" == "$1" ]] && continue # a worker or kid
+        args="$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null)" || continue
+        next=""
+        for word in $args; do
+            if [[ -n "$next" && "$word" != /etc/* ]]; then
+                continue 2 # a private configuration: not ours to stop
+            fi
+            next=""
+            [[ "$word" == -c || "$word" == -f || "$word" == -p ]] && next=1
+        done
+        echo "$pid"
+    done | sort
+}
+declare -A pids_before
+for svc in "${services[@]}"; do
+    pids_before[$svc]="$(system_daemon_pids "$svc")"
+done
+
+run apt-get update
+run apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
+remove_policy
+
+systemd_running=false
+[[ -d /run/systemd/system ]] && systemd_running=true
+
+for svc in "${services[@]}"; do
+    new_pids="$(comm -13 <(printf '%s\n' "${pids_before[$svc]}") <(system_daemon_pids "$svc") |
+        grep -v '^$' || true)"
+    if [[ -n "$new_pids" ]]; then
+        log "$svc was started by this install; stopping it (pids: ${new_pids//$'\n'/ })"
+        if $systemd_running; then
+            run systemctl stop "$svc.service" || true
+        fi
+        # shellcheck disable=SC2086 # word splitting of the pid list is intended
+        kill -TERM $new_pids 2>/dev/null || true
+        for _ in $(seq 1 60); do # squid waits shutdown_lifetime (30 s) before it exits
+            alive=false
+            for pid in $new_pids; do
+                kill -0 "$pid" 2>/dev/null && alive=true
+            done
+            $alive || break
+            sleep 1
+        done
+        if $alive; then
+            # shellcheck disable=SC2086
+            kill -KILL $new_pids 2>/dev/null || true
+        fi
+    fi
+    # A squid/nginx unit this run installed must not start at the next boot either.
+    if $systemd_running && [[ " ${missing[*]} " == *" $svc "* ]]; then
+        run systemctl disable "$svc.service" || true
+    fi
+done
+
+still_missing=()
+for pkg in "${missing[@]}"; do
+    is_installed "$pkg" || still_missing+=("$pkg")
+done
+if ((${#still_missing[@]} != 0)); then
+    log "error: still not installed: ${still_missing[*]}" >&2
+    exit 1
+fi
+log "installed: ${missing[*]}"

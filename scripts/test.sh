@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The one command that sets up, builds and runs the whole test suite on a fresh Debian 12 machine:
+#   1. scripts/setup.sh           build and test dependencies (Debian packages)
+#   2. build/asan                 Debug, ASan+UBSan: every test except the release_only ones
+#   3. build/release              Release, un-sanitized: the integration tests, where the
+#                                 release_only memory/CPU assertions run
+# The cache variables of both builds live in CMakePresets.json (presets `asan` and `release`).
+# Prints the wall time of each stage; exits non-zero if anything failed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+# stage NAME CMD...: runs CMD, then prints `== stage NAME: <seconds> s`; returns CMD's status.
+stage() {
+    local name="$1" start=$SECONDS rc=0
+    shift
+    echo "== stage $name: $*"
+    "$@" || rc=$?
+    if ((rc == 0)); then
+        echo "== stage $name: $((SECONDS - start)) s"
+    else
+        echo "== stage $name: $((SECONDS - start)) s (FAILED, exit $rc)"
+    fi
+    return "$rc"
+}
+
+# The tests talk to proxies on loopback that they start themselves; a proxy from the environment
+# would be used by curl, pytest helpers and the like instead.
+while IFS= read -r var; do
+    unset "$var"
+done < <(compgen -e | grep -iE '_proxy$' || true)
+
+# Sanitizer reports fail the test that triggers them, with a stack trace.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:print_stacktrace=1:check_initialization_order=1:strict_init_order=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+
+build_jobs="$(nproc)"
+test_jobs=$((build_jobs < 2 ? build_jobs : 2))
+
+failed=()
+
+stage setup bash scripts/setup.sh
+
+# (a) Sanitized build: unit and integration tests, everything except release_only.
+stage asan-configure cmake --preset asan
+stage asan-build cmake --build build/asan -j "$build_jobs"
+stage asan-test ctest --test-dir build/asan --output-on-failure --no-tests=error -j "$test_jobs" ||
+    failed+=(asan-test)
+
+# (b) Release build: the integration tests only. They run one at a time so that the CPU and memory
+# assertions measure authshim, not a neighbouring test.
+stage release-configure cmake --preset release
+stage release-build cmake --build build/release -j "$build_jobs" --target authshim
+stage release-test ctest --test-dir build/release -L integration --output-on-failure \
+    --no-tests=error -j 1 || failed+=(release-test)
+
+if ((${#failed[@]} != 0)); then
+    echo "== test.sh: FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "== test.sh: all stages passed"

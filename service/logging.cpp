@@ -1,0 +1,54 @@
+#include "service/logging.hpp"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+
+namespace authshim::service {
+namespace {
+
+spdlog::level::level_enum to_spdlog(config::log_level level) {
+    switch (level) {
+    case config::log_level::trace:
+        return spdlog::level::trace;
+    case config::log_level::debug:
+        return spdlog::level::debug;
+    case config::log_level::info:
+        return spdlog::level::info;
+    case config::log_level::warn:
+        return spdlog::level::warn;
+    case config::log_level::error:
+        return spdlog::level::err;
+    case config::log_level::off:
+        return spdlog::level::off;
+    }
+    return spdlog::level::info;
+}
+
+} // namespace
+
+std::optional<std::string> setup_logging(const config::logging& log) {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    if (log.file) {
+        try {
+            std::error_code ec;
+            std::filesystem::create_directories(log.file->parent_path(), ec);
+            sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log.file->string());
+        } catch (const spdlog::spdlog_ex& e) {
+            return "cannot open log file " + log.file->string() + ": " + e.what();
+        }
+    } else {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    }
+    auto logger = std::make_shared<spdlog::logger>("authshim", std::move(sink));
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    logger->set_level(to_spdlog(log.level));
+    logger->flush_on(spdlog::level::trace); // every line reaches the file at once
+    spdlog::set_default_logger(std::move(logger));
+    return std::nullopt;
+}
+
+} // namespace authshim::service

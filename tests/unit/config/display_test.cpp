@@ -1,0 +1,153 @@
+#include "config/loader.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using namespace std::chrono_literals;
+namespace cfg = authshim::config;
+
+namespace {
+
+/// Field-by-field equality of everything a file can set (`source` excepted).
+void check_same(const cfg::config& a, const cfg::config& b) {
+    CHECK(a.listen == b.listen);
+    REQUIRE(a.upstreams.size() == b.upstreams.size());
+    for (std::size_t i = 0; i < a.upstreams.size(); ++i) {
+        CHECK(a.upstreams[i].name == b.upstreams[i].name);
+        CHECK(a.upstreams[i].transport == b.upstreams[i].transport);
+        CHECK(a.upstreams[i].address == b.upstreams[i].address);
+    }
+    CHECK(a.access.clients == b.access.clients);
+    CHECK(a.access.connect_ports == b.access.connect_ports);
+    CHECK(a.timeouts.connect == b.timeouts.connect);
+    CHECK(a.timeouts.client_header == b.timeouts.client_header);
+    CHECK(a.timeouts.upstream_response == b.timeouts.upstream_response);
+    CHECK(a.timeouts.tunnel_idle == b.timeouts.tunnel_idle);
+    CHECK(a.timeouts.shutdown == b.timeouts.shutdown);
+    CHECK(a.limits.max_connections == b.limits.max_connections);
+    CHECK(a.limits.max_header_bytes == b.limits.max_header_bytes);
+    CHECK(a.log.level == b.log.level);
+    CHECK(a.log.file == b.log.file);
+}
+
+cfg::config load_ok(const std::string& text, const std::filesystem::path& base = "/etc/authshim") {
+    const auto result = cfg::load_string(text, "test.json", base);
+    std::string all;
+    for (const auto& d : result.errors)
+        all += d.to_string() + '\n';
+    INFO(text << "\nerrors:\n" << all);
+    REQUIRE(result.value);
+    return *result.value;
+}
+
+} // namespace
+
+TEST_CASE("to_display_json of the defaults", "[display]") {
+    const auto c = load_ok(R"({"upstreams": [{"address": "proxy.corp.example:8080"}]})");
+    CHECK(cfg::to_display_json(c) == R"({
+  "listen": [
+    "127.0.0.1:3128"
+  ],
+  "upstreams": [
+    {
+      "name": "upstream",
+      "address": "proxy.corp.example:8080"
+    }
+  ],
+  "access": {
+    "clients": [
+      "127.0.0.0/8",
+      "::1/128"
+    ],
+    "connect_ports": [
+      443
+    ]
+  },
+  "timeouts": {
+    "connect": "5s",
+    "client_header": "15s",
+    "upstream_response": "10s",
+    "tunnel_idle": "5m",
+    "shutdown": "10s"
+  },
+  "limits": {
+    "max_connections": 4096,
+    "max_header_bytes": 65536
+  },
+  "log": {
+    "level": "info",
+    "access": false,
+    "event_log": false
+  },
+  "admin": {
+    "listen": null
+  }
+})");
+}
+
+TEST_CASE("durations are shown in the largest exact unit", "[display]") {
+    cfg::config c;
+    c.timeouts.connect = 250ms;
+    c.timeouts.client_header = 90s;
+    c.timeouts.upstream_response = 1500ms;
+    c.timeouts.tunnel_idle = 120min;
+    c.timeouts.shutdown = 61min;
+    const std::string text = cfg::to_display_json(c);
+    CHECK_THAT(text, Catch::Contains(R"("connect": "250ms")"));
+    CHECK_THAT(text, Catch::Contains(R"("client_header": "90s")"));
+    CHECK_THAT(text, Catch::Contains(R"("upstream_response": "1500ms")"));
+    CHECK_THAT(text, Catch::Contains(R"("tunnel_idle": "2h")"));
+    CHECK_THAT(text, Catch::Contains(R"("shutdown": "61m")"));
+}
+
+TEST_CASE("to_display_json writes ranges, IPv6 and the log file", "[display]") {
+    const auto c = load_ok(R"({
+        "listen": ["[::1]:0", "127.0.0.1:8080"],
+        "upstreams": [{"name": "corp", "address": "http://[2001:db8::7]:3128"}],
+        "access": {"clients": ["::1", "10.0.0.0/8"], "connect_ports": [443, "8000-8080"]},
+        "log": {"level": "warn", "file": "logs/authshim.log"}
+    })");
+    const std::string text = cfg::to_display_json(c);
+    CHECK_THAT(text, Catch::Contains(R"("[::1]:0")"));
+    CHECK_THAT(text, Catch::Contains(R"("address": "[2001:db8::7]:3128")"));
+    CHECK_THAT(text, Catch::Contains(R"("name": "corp")"));
+    CHECK_THAT(text, Catch::Contains("\"::1/128\",\n      \"10.0.0.0/8\""));
+    CHECK_THAT(text, Catch::Contains("443,\n      \"8000-8080\""));
+    CHECK_THAT(text, Catch::Contains(R"("level": "warn")"));
+    CHECK_THAT(text, Catch::Contains(R"("file": "/etc/authshim/logs/authshim.log")"));
+}
+
+TEST_CASE("to_display_json output loads again to an equal config", "[display]") {
+    const char* texts[] = {
+        R"({"upstreams": [{"address": "proxy.corp.example:8080"}]})",
+        R"({
+            "listen": ["127.0.0.1:0", "[::1]:3128", "0.0.0.0:8080", "[::ffff:127.0.0.1]:1"],
+            "upstreams": [{"name": "corp", "address": "HTTP://[2001:DB8::7]:3128/"}],
+            "access": {"clients": ["10.0.0.0/8", "::1", "192.0.2.7", "::ffff:0:0/96"],
+                       "connect_ports": [443, "8443-8445", "1-65535"]},
+            "timeouts": {"connect": "250ms", "client_header": "60s", "upstream_response": "1500ms",
+                         "tunnel_idle": "24h", "shutdown": "3600000ms"},
+            "limits": {"max_connections": 1, "max_header_bytes": 1024},
+            "log": {"level": "off", "file": "../logs/a b.log", "access": false, "event_log": false},
+            "admin": {"listen": null}
+        })",
+        R"({"upstreams": [{"address": "p:1"}], "access": {"connect_ports": []},
+            "log": {"level": "trace", "file": "/var/log/\u00e9t\u00e9.log"}})",
+    };
+    for (const char* text : texts) {
+        const auto first = load_ok(text);
+        const std::string shown = cfg::to_display_json(first);
+        INFO(shown);
+        // Loaded from another directory: log.file is absolute, so nothing depends on it.
+        const auto second = load_ok(shown, "/somewhere/else");
+        check_same(first, second);
+        CHECK(cfg::to_display_json(second) == shown);
+    }
+}
+
+TEST_CASE("to_display_json of an https upstream keeps the scheme", "[display]") {
+    cfg::config c;
+    c.upstreams.push_back({"tls", cfg::upstream_transport::https, {"proxy", 443}});
+    CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("address": "https://proxy:443")"));
+}
