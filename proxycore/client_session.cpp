@@ -1,6 +1,7 @@
 #include "proxycore/client_session.hpp"
 
 #include "proxycore/errors.hpp"
+#include "proxycore/format.hpp"
 #include "proxycore/relay.hpp"
 #include "proxycore/tunnel.hpp"
 
@@ -30,17 +31,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 /// How long authshim waits for the upstream's `100 Continue` before sending the body anyway
 /// (the figure curl uses).
 constexpr std::chrono::seconds expect_continue_wait{1};
-
-std::string format_endpoint(const tcp::endpoint& ep) {
-    const auto address = ep.address().to_string();
-    if (ep.address().is_v6()) return "[" + address + "]:" + std::to_string(ep.port());
-    return address + ":" + std::to_string(ep.port());
-}
-
-std::string format_duration(std::chrono::milliseconds d) {
-    if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
-    return std::to_string(d.count()) + "ms";
-}
 
 /// Errors that mean a reused upstream connection had been closed before our request reached it.
 bool is_stale_connection_error(const error_code& ec) {
@@ -237,10 +227,9 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
         bump(state_->stats.denied_port);
         spdlog::warn("refused CONNECT {} from {}: port {} is not in access.connect_ports", x.host,
                      peer_, x.target.port);
-        co_await send_text(x, http::status::forbidden,
-                           "CONNECT to port " + std::to_string(x.target.port) +
-                               " is not allowed by access.connect_ports",
-                           keep_after_refusal);
+        const std::string text = "CONNECT to port " + std::to_string(x.target.port) +
+                                 " is not allowed by access.connect_ports";
+        co_await send_text(x, http::status::forbidden, text, keep_after_refusal);
         co_return keep_after_refusal;
     }
     co_return co_await forward(x, parser, has_body);
@@ -274,14 +263,19 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             const bool timed_out = cec == proxy_errc::connect_timeout;
             if (timed_out) bump(state_->stats.upstream_timeouts);
             spdlog::warn("cannot connect to upstream {}: {}", describe_upstream(), cec.message());
-            co_await send_text(
-                x, timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
-                "cannot connect to upstream " + describe_upstream() + ": " +
-                    (timed_out ? "no connection within timeouts.connect (" +
-                                     format_duration(timeouts.connect) + ")"
-                               : cec.message()),
-                x.client_keep_alive && !has_body);
-            co_return x.client_keep_alive && !has_body;
+            // Messages are built in named locals: GCC 12 double-destroys temporaries created
+            // inside a co_await expression that has a conditional operator.
+            const auto status =
+                timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+            std::string text = "cannot connect to upstream " + describe_upstream() + ": ";
+            if (timed_out)
+                text += "no connection within timeouts.connect (" +
+                        format_duration(timeouts.connect) + ")";
+            else
+                text += cec.message();
+            const bool keep = x.client_keep_alive && !has_body;
+            co_await send_text(x, status, text, keep);
+            co_return keep;
         }
         conn = std::move(fresh_conn);
         active_upstream_ = conn.get();
@@ -302,14 +296,10 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                 const auto first = co_await (wait_readable(conn->stream.socket()) ||
                                              sleep_for(expect_continue_wait));
                 if (first.index() == 1) { // the upstream is silent: let the client send
-                    co_await send_continue(x);
-                    continue_sent = true;
-                    auto out =
-                        co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
-                                               conn->stream, timeouts.upstream_response);
+                    const auto out =
+                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
                         co_return co_await body_failed(x, out, "request");
-                    x.bytes_from_client += out.bytes;
                     body_sent = true;
                 }
             }
@@ -346,14 +336,10 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             }
             if (rp->get().result() == http::status::continue_) {
                 if (!body_sent) {
-                    if (!continue_sent) co_await send_continue(x);
-                    continue_sent = true;
-                    auto out =
-                        co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
-                                               conn->stream, timeouts.upstream_response);
+                    const auto out =
+                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
                         co_return co_await body_failed(x, out, "request");
-                    x.bytes_from_client += out.bytes;
                     body_sent = true;
                 }
                 continue;
@@ -378,8 +364,9 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                       : "failed before answering: " + rec.message();
         spdlog::warn("upstream {} {} for {} {}", describe_upstream(), reason, x.method, x.host);
         const bool keep = x.client_keep_alive && body_sent;
-        co_await send_text(x, timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
-                           "upstream " + describe_upstream() + " " + reason, keep);
+        const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+        const std::string text = "upstream " + describe_upstream() + " " + reason;
+        co_await send_text(x, status, text, keep);
         co_return keep;
     }
 
@@ -397,11 +384,10 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                       "configured for it",
                       describe_upstream());
         const bool keep = x.client_keep_alive && body_sent;
-        co_await send_text(x, http::status::bad_gateway,
-                           "upstream " + describe_upstream() +
-                               " demands proxy authentication (407) and authshim has no "
-                               "credentials configured for it",
-                           keep);
+        const std::string text = "upstream " + describe_upstream() +
+                                 " demands proxy authentication (407) and authshim has no "
+                                 "credentials configured for it";
+        co_await send_text(x, http::status::bad_gateway, text, keep);
         co_return keep;
     }
     if (is_connect && res.result_int() / 100 == 2)
@@ -444,12 +430,50 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
 
 asio::awaitable<bool> client_session::body_failed(exchange& x, const relay_outcome& out,
                                                   std::string_view what) {
-    // Part of a message has been sent already: the only honest signal left is to close.
-    const bool upstream_side = (what == "response") == (out.failure == relay_failure::read);
-    spdlog::warn("{} {} from {}: {} body transfer failed on the {} side: {}", x.method, x.host,
-                 peer_, what, upstream_side ? "upstream" : "client", out.ec.message());
-    if (x.status == 0) x.status = 502;
+    if (what == "response") {
+        // Part of the response has reached the client already: the only honest signal left is
+        // to close the connection, so the client cannot take a truncated body for a whole one.
+        spdlog::warn("{} {} from {}: response body transfer failed on the {} side: {}", x.method,
+                     x.host, peer_, out.failure == relay_failure::read ? "upstream" : "client",
+                     out.ec.message());
+        co_return false;
+    }
+    // The request body failed: the client has no response yet, so it gets one if it can.
+    http::status status = http::status::bad_gateway;
+    std::string text;
+    if (out.failure == relay_failure::write) {
+        text = "upstream " + describe_upstream() +
+               " failed while receiving the request body: " + out.ec.message();
+    } else if (out.ec == beast::error::timeout) {
+        status = http::status::request_timeout;
+        text = "the request body stalled for timeouts.client_header (" +
+               format_duration(state_->cfg.timeouts.client_header) + ")";
+    } else if (out.ec.category() == make_error_code(http::error::bad_chunk).category()) {
+        bump(state_->stats.bad_requests);
+        status = http::status::bad_request;
+        text = "malformed request body: " + out.ec.message();
+    } else {
+        spdlog::info("{} {} from {}: the client went away during its request body: {}", x.method,
+                     x.host, peer_, out.ec.message());
+        x.status = 499; // nginx's "client closed request", for the access log only
+        co_return false;
+    }
+    spdlog::warn("{} {} from {}: {}", x.method, x.host, peer_, text);
+    co_await send_text(x, status, text, false);
     co_return false;
+}
+
+asio::awaitable<relay_outcome>
+client_session::send_body_after_continue(exchange& x, request_parser& parser,
+                                         http::request_serializer<http::buffer_body>& sr,
+                                         upstream_connection& conn, bool& continue_sent) {
+    if (!continue_sent) co_await send_continue(x);
+    continue_sent = true;
+    const auto& timeouts = state_->cfg.timeouts;
+    auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
+                                      conn.stream, timeouts.upstream_response);
+    x.bytes_from_client += out.bytes;
+    co_return out;
 }
 
 asio::awaitable<void> client_session::send_continue(exchange& x) {

@@ -13,6 +13,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -55,6 +56,10 @@ private:
                                              std::string_view what);
     boost::asio::awaitable<void> send_text(exchange& x, boost::beast::http::status status,
                                            std::string_view text, bool keep_alive);
+    boost::asio::awaitable<relay_outcome> send_body_after_continue(
+        exchange& x, request_parser& parser,
+        boost::beast::http::request_serializer<boost::beast::http::buffer_body>& sr,
+        upstream_connection& conn, bool& continue_sent);
     boost::asio::awaitable<void> send_continue(exchange& x);
     boost::asio::awaitable<void> forward_interim(boost::beast::http::response_header<>& head);
     boost::asio::awaitable<void> close_gracefully();

@@ -1,6 +1,7 @@
 #include "proxycore/server.hpp"
 
 #include "proxycore/client_session.hpp"
+#include "proxycore/format.hpp"
 #include "proxycore/request_rules.hpp"
 #include "proxycore/server_state.hpp"
 
@@ -50,12 +51,6 @@ asio::awaitable<void> reject_busy(tcp::socket socket) {
     co_await http::async_write(stream, res, use_tuple);
     error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-}
-
-std::string format_endpoint(const tcp::endpoint& ep) {
-    const auto address = ep.address().to_string();
-    if (ep.address().is_v6()) return "[" + address + "]:" + std::to_string(ep.port());
-    return address + ":" + std::to_string(ep.port());
 }
 
 } // namespace

@@ -25,9 +25,10 @@ bool idle_socket_usable(tcp::socket& socket) {
     socket.non_blocking(true, ec);
     if (ec) return false;
     char byte = 0;
-    socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+    error_code peek;
+    socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek);
     socket.non_blocking(false, ec);
-    return ec == asio::error::would_block || ec == asio::error::try_again;
+    return !ec && (peek == asio::error::would_block || peek == asio::error::try_again);
 }
 
 } // namespace

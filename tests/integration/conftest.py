@@ -1,0 +1,180 @@
+"""Fixtures for the integration tests. Each test module runs as its own pytest session (one
+CTest test each, two at a time), so "session" fixtures are per module: Squid, nginx and the
+upload origin are started once per module that uses them. Everything binds 127.0.0.1 on
+ports chosen at run time, everything lives under one tmp dir per session, and every process
+started is stopped at the end, also on failure."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import proc as _proc  # noqa: E402
+from harness.authshim import STARTED, Authshim, make_config  # noqa: E402
+from harness.fakes import AnsweringUpstream, FullAcceptQueue, RecordingUpstream  # noqa: E402
+from harness.nginx import Nginx  # noqa: E402
+from harness.pyorigin import PyOrigin  # noqa: E402
+from harness.squid import Squid  # noqa: E402
+
+BIG_SIZE = 50 * 1024 * 1024
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "release_only: memory/CPU assertions for release builds")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("call", "teardown"):
+        for inst in STARTED[-2:]:
+            report.sections.append((f"authshim log: {inst.name} ({inst.dir})", inst.log_tail(6000)))
+
+
+@pytest.fixture(scope="session")
+def tmp_root():
+    base = os.environ.get("AUTHSHIM_TEST_TMPDIR") or None
+    root = Path(tempfile.mkdtemp(prefix="authshim-it-", dir=base))
+    os.chmod(root, 0o755)  # Squid runs as user proxy and must reach its folder
+    try:
+        yield root
+    finally:
+        _proc.kill_all_live()
+        if not os.environ.get("AUTHSHIM_KEEP_TMP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_root):
+    n = Nginx(tmp_root).start()
+    n.add_file("small.bin", 1024)
+    n.add_file("medium.bin", 256 * 1024)
+    try:
+        yield n
+    finally:
+        n.stop()
+
+
+@pytest.fixture(scope="session")
+def big_file(nginx):
+    """50 MB of random bytes served by nginx as /big.bin (generated once per session)."""
+    return nginx.add_file("big.bin", BIG_SIZE)
+
+
+@pytest.fixture(scope="session")
+def squid(tmp_root):
+    s = Squid(tmp_root).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def pyorigin():
+    o = PyOrigin().start()
+    try:
+        yield o
+    finally:
+        o.stop()
+
+
+class AuthshimLauncher:
+    """Starts authshim instances and checks each on teardown (SIGTERM -> exit 0 within
+    timeouts.shutdown + 2 s, no sanitizer report)."""
+
+    _counter = itertools.count(1)
+
+    def __init__(self, tmp_root: Path):
+        self.tmp_root = tmp_root
+        self.instances: list[Authshim] = []
+
+    def __call__(self, config: dict, name: str | None = None) -> Authshim:
+        name = f"{name or 'authshim'}-{next(self._counter)}"
+        inst = Authshim(self.tmp_root, config, name)
+        self.instances.append(inst)
+        return inst.start()
+
+    def finish(self):
+        problems = []
+        for inst in self.instances:
+            problems += inst.stop_and_check()
+        if problems:
+            pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def start_authshim(tmp_root):
+    """Function-scoped: `start_authshim(config, name)` -> running Authshim."""
+    launcher = AuthshimLauncher(tmp_root)
+    try:
+        yield launcher
+    finally:
+        launcher.finish()
+
+
+@pytest.fixture(scope="module")
+def start_authshim_module(tmp_root):
+    launcher = AuthshimLauncher(tmp_root)
+    try:
+        yield launcher
+    finally:
+        launcher.finish()
+
+
+@pytest.fixture(scope="module")
+def proxy(start_authshim_module, squid, nginx):
+    """One authshim for the module, forwarding to the session Squid; CONNECT allowed to 443
+    and to the nginx TLS port."""
+    cfg = make_config(squid.address, upstream_name="squid",
+                      access={"connect_ports": [443, nginx.tls_port]})
+    return start_authshim_module(cfg, "proxy")
+
+
+class FakeFactory:
+    def __init__(self):
+        self.items = []
+
+    def _add(self, item):
+        self.items.append(item)
+        return item.start()
+
+    def recording(self, name="recording") -> RecordingUpstream:
+        return self._add(RecordingUpstream(name))
+
+    def answering(self, name="answering", **kw) -> AnsweringUpstream:
+        return self._add(AnsweringUpstream(name, **kw))
+
+    def full_accept_queue(self) -> FullAcceptQueue:
+        return self._add(FullAcceptQueue())
+
+    def stop(self):
+        for item in reversed(self.items):
+            item.stop()
+
+
+@pytest.fixture
+def fakes():
+    f = FakeFactory()
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.fixture(scope="module")
+def fakes_module():
+    f = FakeFactory()
+    try:
+        yield f
+    finally:
+        f.stop()

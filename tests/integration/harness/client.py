@@ -1,0 +1,235 @@
+"""Clients: curl (the real HTTP client for well-formed traffic) and a raw socket client for
+malformed requests and exact byte checks."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .util import LOOPBACK, clean_env
+
+CURL = "/usr/bin/curl"
+
+
+@dataclass
+class CurlResult:
+    returncode: int
+    stdout: bytes
+    stderr: str
+    elapsed: float
+    argv: list[str]
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    def describe(self) -> str:
+        return (f"curl exit {self.returncode} after {self.elapsed:.2f}s\nargv: {self.argv}\n"
+                f"stderr: {self.stderr[-2000:]}\nstdout: {self.stdout[-2000:]!r}")
+
+
+def curl(args: list, proxy_port: int | None = None, max_time: float = 30.0,
+         timeout_slack: float = 15.0) -> CurlResult:
+    """Runs curl with `-sS`, `--max-time`, and `--proxy http://127.0.0.1:PORT` when given."""
+    argv = [CURL, "-sS", "--max-time", f"{max_time:g}"]
+    if proxy_port is not None:
+        argv += ["--proxy", f"http://{LOOPBACK}:{proxy_port}"]
+    argv += [str(a) for a in args]
+    t0 = time.monotonic()
+    cp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(),
+                        timeout=max_time + timeout_slack)
+    return CurlResult(cp.returncode, cp.stdout, cp.stderr.decode("utf-8", "replace"),
+                      time.monotonic() - t0, argv)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return h.hexdigest()
+            h.update(chunk)
+
+
+@dataclass
+class Response:
+    version: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    head: bytes
+    elapsed: float = 0.0
+    interim: list = field(default_factory=list)
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def header(self, name: str):
+        v = self.header_values(name)
+        return v[0] if v else None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def describe(self) -> str:
+        return f"{self.head.decode('latin-1')}{self.body[:500]!r}"
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class RawConn:
+    """A plain TCP connection to authshim. `source` binds the client side (e.g. 127.0.0.2)."""
+
+    def __init__(self, port: int, host: str = LOOPBACK, source: str | None = None,
+                 timeout: float = 10.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source:
+            self.sock.bind((source, 0))
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buf = bytearray()
+        self.eof = False
+        self.reset = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def send_tolerant(self, data: bytes) -> bool:
+        """Sends, ignoring a reset by the peer (it may answer and close early). Returns False
+        if the send was cut short."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def _fill(self, deadline: float) -> bool:
+        if self.eof:
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no response in time")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            self.reset = True
+            chunk = b""
+        except socket.timeout as e:
+            raise TimeoutError("no response in time") from e
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf.extend(chunk)
+        return True
+
+    def _read_line(self, deadline: float) -> bytes:
+        while b"\r\n" not in self.buf:
+            if not self._fill(deadline):
+                raise ConnectionClosed(f"connection closed; pending {bytes(self.buf)[:200]!r}")
+        i = self.buf.index(b"\r\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 2]
+        return line
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                raise ConnectionClosed(f"body cut short: {len(self.buf)} of {n} bytes")
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_response(self, method: str = "GET", timeout: float = 10.0) -> Response:
+        """Reads one response (skipping 1xx), framing the body per RFC 9112 §6.3."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        interim = []
+        while True:
+            head_lines = []
+            status_line = self._read_line(deadline)
+            while True:
+                line = self._read_line(deadline)
+                if not line:
+                    break
+                head_lines.append(line)
+            parts = status_line.decode("latin-1").split(" ", 2)
+            version, status = parts[0], int(parts[1])
+            reason = parts[2] if len(parts) > 2 else ""
+            headers = []
+            for line in head_lines:
+                name, _, value = line.decode("latin-1").partition(":")
+                headers.append((name.strip(), value.strip()))
+            head = status_line + b"\r\n" + b"".join(l + b"\r\n" for l in head_lines) + b"\r\n"
+            if 100 <= status < 200 and status != 101:
+                interim.append(status)
+                continue
+            break
+        resp = Response(version, status, reason, headers, b"", head, interim=interim)
+        te = ",".join(resp.header_values("Transfer-Encoding")).lower()
+        cl = resp.header("Content-Length")
+        if method == "HEAD" or status in (204, 304) or (method == "CONNECT" and 200 <= status < 300):
+            body = b""
+        elif "chunked" in te:
+            parts = []
+            while True:
+                size = int(self._read_line(deadline).split(b";")[0], 16)
+                if size == 0:
+                    while self._read_line(deadline):
+                        pass
+                    break
+                parts.append(self._read_exact(size, deadline))
+                self._read_line(deadline)
+            body = b"".join(parts)
+        elif cl is not None:
+            body = self._read_exact(int(cl), deadline)
+        else:
+            while self._fill(deadline):
+                pass
+            body = bytes(self.buf)
+            self.buf.clear()
+        resp.body = body
+        resp.elapsed = time.monotonic() - t0
+        return resp
+
+    def closed_by_peer(self, timeout: float = 3.0) -> bool:
+        """True when the peer closes (EOF or reset) within `timeout` with no further bytes."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self._fill(deadline):
+                pass
+        except TimeoutError:
+            return False
+        return True
+
+
+def raw_request(port: int, data: bytes, method: str = "GET", timeout: float = 10.0,
+                source: str | None = None, check_close: bool = False) -> tuple[Response, bool | None]:
+    """Sends `data` on a fresh connection, reads one response. Returns (response, whether the
+    connection was closed by the peer within 3 s after the response, when `check_close`)."""
+    with RawConn(port, source=source, timeout=timeout) as c:
+        c.send_tolerant(data)
+        resp = c.read_response(method, timeout=timeout)
+        closed = c.closed_by_peer(3.0) if check_close else None
+        return resp, closed

@@ -1,0 +1,135 @@
+"""The command line: --version, --help, unknown arguments, and `authshim check` on the example
+config and on broken ones (exit 1, each error naming its file and JSON pointer or line:col)."""
+
+import json
+import re
+
+import pytest
+
+from harness.authshim import make_config, run_cli, source_dir
+
+
+def test_version():
+    r = run_cli(["--version"])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\d+\.\d+\.\d+", r.stdout + r.stderr), (r.stdout, r.stderr)
+
+
+def test_help():
+    r = run_cli(["--help"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "run" in out and "check" in out, out
+
+
+@pytest.mark.parametrize("args", [["--definitely-not-an-option"], ["frobnicate"],
+                                  ["run", "--no-such-flag"]], ids=["option", "command", "run-option"])
+def test_unknown_argument_prints_usage_and_exits_2(args):
+    r = run_cli(args)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "usage" in r.stderr.lower(), r.stderr
+
+
+def _plain_secrets(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "plain" and isinstance(v, str):
+                yield v
+            else:
+                yield from _plain_secrets(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _plain_secrets(v)
+
+
+def test_check_example_config():
+    example = source_dir() / "packaging" / "authshim.example.json"
+    assert example.is_file(), f"{example} is missing"
+    r = run_cli(["check", "--config", example])
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    doc = json.loads(r.stdout)
+    assert isinstance(doc, dict) and doc, r.stdout
+    for secret in _plain_secrets(json.loads(example.read_text())):
+        assert secret not in r.stdout and secret not in r.stderr, "secret printed by check"
+
+
+def test_check_minimal_config_prints_effective_config(tmp_root):
+    path = tmp_root / "minimal.json"
+    path.write_text(json.dumps({"upstreams": [{"address": "127.0.0.1:3128"}]}))
+    r = run_cli(["check", "--config", path])
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    doc = json.loads(r.stdout)
+    text = json.dumps(doc)
+    # defaults are filled in
+    for key in ("listen", "upstreams", "access", "timeouts", "upstream_response", "shutdown",
+                "max_header_bytes", "connect_ports"):
+        assert key in text, f"{key} missing from effective config:\n{r.stdout}"
+    assert "127.0.0.1:3128" in text
+
+
+def test_check_full_test_config(tmp_root):
+    path = tmp_root / "full.json"
+    cfg = make_config("127.0.0.1:3128", access={"connect_ports": [443, "8000-8999"]},
+                      log={"level": "info", "file": "authshim.log"})
+    path.write_text(json.dumps(cfg))
+    r = run_cli(["check", "--config", path])
+    assert r.returncode == 0, f"exit {r.returncode}\nstderr:\n{r.stderr}"
+    json.loads(r.stdout)
+
+
+UPSTREAM = [{"name": "u", "address": "127.0.0.1:3128"}]
+
+BAD_CONFIGS = {
+    "listen-port": ({"listen": ["127.0.0.1:99999"], "upstreams": UPSTREAM}, ["/listen/0"]),
+    "listen-not-array": ({"listen": 3128, "upstreams": UPSTREAM}, ["/listen"]),
+    "no-upstreams": ({"listen": ["127.0.0.1:3128"]}, ["/upstreams"]),
+    "empty-upstreams": ({"upstreams": []}, ["/upstreams"]),
+    "upstream-address": ({"upstreams": [{"name": "u", "address": "127.0.0.1:notaport"}]}, ["/upstreams/0"]),
+    "duration": ({"upstreams": UPSTREAM, "timeouts": {"connect": "5 parsecs"}}, ["/timeouts/connect"]),
+    "cidr": ({"upstreams": UPSTREAM, "access": {"clients": ["300.0.0.0/8"]}}, ["/access/clients/0"]),
+    "port-range": ({"upstreams": UPSTREAM, "access": {"connect_ports": [443, "9000-8000"]}},
+                   ["/access/connect_ports/1"]),
+    "port-number": ({"upstreams": UPSTREAM, "access": {"connect_ports": [70000]}},
+                    ["/access/connect_ports/0"]),
+    "limit-type": ({"upstreams": UPSTREAM, "limits": {"max_header_bytes": "big"}},
+                   ["/limits/max_header_bytes"]),
+    "log-level": ({"upstreams": UPSTREAM, "log": {"level": "loud"}}, ["/log/level"]),
+    "two-errors": ({"upstreams": UPSTREAM, "timeouts": {"shutdown": "soon"},
+                    "log": {"level": "loud"}}, ["/timeouts/shutdown", "/log/level"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS))
+def test_check_bad_config_names_the_pointer(tmp_root, name):
+    doc, pointers = BAD_CONFIGS[name]
+    path = tmp_root / f"bad-{name}.json"
+    path.write_text(json.dumps(doc, indent=2))
+    r = run_cli(["check", "--config", path])
+    assert r.returncode == 1, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    for pointer in pointers:
+        # `file: /json/pointer: message` (the pointer may go deeper than the one named here)
+        assert re.search(re.escape(f"{path}: {pointer}") + r"(/[^:\s]*)?: \S", r.stderr), \
+            f"no '{path}: {pointer}...: message' line in stderr:\n{r.stderr}"
+
+
+def test_check_syntax_error_names_line_and_column(tmp_root):
+    path = tmp_root / "bad-syntax.json"
+    path.write_text('{\n  "upstreams": [\n    {"address": "127.0.0.1:3128",}\n  ]\n}\n')
+    r = run_cli(["check", "--config", path])
+    assert r.returncode == 1, f"exit {r.returncode}\nstderr:\n{r.stderr}"
+    assert re.search(re.escape(str(path)) + r":\d+:\d+: \S", r.stderr), r.stderr
+
+
+def test_check_missing_file(tmp_root):
+    path = tmp_root / "does-not-exist.json"
+    r = run_cli(["check", "--config", path])
+    assert r.returncode == 1, f"exit {r.returncode}\nstderr:\n{r.stderr}"
+    assert str(path) in r.stderr, r.stderr
+
+
+def test_run_refuses_bad_config(tmp_root):
+    path = tmp_root / "bad-run.json"
+    path.write_text(json.dumps({"upstreams": UPSTREAM, "timeouts": {"connect": "never"}}))
+    r = run_cli(["run", "--config", path], timeout=20)
+    assert r.returncode not in (0, None) and r.returncode > 0, (r.returncode, r.stderr)
+    assert "/timeouts/connect" in r.stderr, r.stderr
