@@ -14,8 +14,7 @@ target_link_libraries(authshim_boost INTERFACE Boost::headers Threads::Threads)
 target_compile_definitions(authshim_boost INTERFACE
     BOOST_ASIO_SEPARATE_COMPILATION
     BOOST_BEAST_SEPARATE_COMPILATION
-    BOOST_ASIO_NO_DEPRECATED
-    BOOST_BEAST_USE_STD_STRING_VIEW)
+    BOOST_ASIO_NO_DEPRECATED)
 if(WIN32)
     target_compile_definitions(authshim_boost INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN
                                NOMINMAX BOOST_ALL_NO_LIB)

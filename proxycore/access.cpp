@@ -39,7 +39,10 @@ void access_rules::set_own_endpoints(std::vector<boost::asio::ip::tcp::endpoint>
 
 bool access_rules::targets_self(std::string_view host, std::uint16_t port) const {
     boost::system::error_code ec;
-    const auto literal = boost::asio::ip::make_address(std::string(host), ec);
+    auto literal = boost::asio::ip::make_address(std::string(host), ec);
+    // ::ffff:127.0.0.1 reaches the 127.0.0.1 listener: compare in IPv4 form.
+    if (!ec && literal.is_v6() && literal.to_v6().is_v4_mapped())
+        literal = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, literal.to_v6());
     const bool is_localhost_name =
         boost::beast::iequals(host, "localhost") ||
         (host.size() > 10 && boost::beast::iequals(host.substr(host.size() - 10), ".localhost"));

@@ -1,5 +1,6 @@
 #include "proxycore/request_rules.hpp"
 
+#include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
@@ -64,10 +65,10 @@ std::optional<target_authority> parse_authority(std::string_view authority,
         const auto close = authority.find(']');
         if (close == std::string_view::npos || close < 3) return std::nullopt;
         const auto literal = authority.substr(1, close - 1);
-        if (!std::all_of(literal.begin(), literal.end(), [](char c) {
-                return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
-            }))
-            return std::nullopt;
+        if (literal.find('%') != std::string_view::npos) return std::nullopt; // no zone IDs
+        boost::system::error_code ec;
+        boost::asio::ip::make_address_v6(std::string(literal), ec);
+        if (ec) return std::nullopt;
         out.host = std::string(literal);
         rest = authority.substr(close + 1);
         if (!rest.empty() && rest.front() != ':') return std::nullopt;
