@@ -77,4 +77,14 @@ std::string to_string(upstream_transport transport) {
     return "unknown";
 }
 
+std::string to_string(auth_scheme scheme) {
+    switch (scheme) {
+    case auth_scheme::digest:
+        return "digest";
+    case auth_scheme::basic:
+        return "basic";
+    }
+    return "unknown";
+}
+
 } // namespace authshim::config

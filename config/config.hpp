@@ -1,12 +1,18 @@
 #pragma once
 /// Plain configuration structs for authshim, as described by the key table in
-/// shared/docs/ARCHITECTURE.md. Values only: no I/O, no logging. Built by config/loader.hpp.
-/// Ownership: plain values, copyable. Thread safety: immutable after loading; share by const ref.
+/// shared/docs/ARCHITECTURE.md. Values only: no I/O, no logging. Built by config/loader.hpp;
+/// credential passwords are filled in afterwards by `resolve_credentials`
+/// (config/secret_resolver.hpp).
+/// Ownership: plain values, copyable (secrets copy as `secret_string`, wiped when destroyed).
+/// Thread safety: immutable after loading and resolving; share by const ref.
+
+#include "config/secret.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,12 +49,33 @@ struct port_range {
     friend bool operator==(const port_range&, const port_range&) = default;
 };
 
+/// `http`: plain TCP to the proxy (`host:port`, `http://host:port`); `https`: TLS to the proxy
+/// itself (`https://host:port`), whatever the client's request is.
 enum class upstream_transport { http, https };
+
+/// The schemes authshim may answer a 407 with, in the order of preference the config gives.
+enum class auth_scheme { digest, basic };
 
 struct upstream {
     std::string name = "upstream";
     upstream_transport transport = upstream_transport::http;
     endpoint address;
+    /// The name of a `config::credentials` entry (the loader checks that it exists); none: the
+    /// upstream is used without authentication and a 407 from it is not answered.
+    std::optional<std::string> credentials{};
+    /// Ordered, non-empty, without duplicates.
+    std::vector<auth_scheme> schemes{auth_scheme::digest, auth_scheme::basic};
+    /// https only: a PEM bundle of the CAs that may sign the proxy's certificate (absolute,
+    /// resolved against the config dir); none: the operating system's trust store.
+    std::optional<std::filesystem::path> ca_file{};
+};
+
+/// One `credentials.<name>` entry.
+struct credential {
+    std::string username;         ///< non-empty; `DOMAIN\user` allowed
+    secret_ref password_source{}; ///< where the password comes from
+    /// The password itself: empty after loading, filled by `resolve_credentials`.
+    secret_string password{};
 };
 
 struct access_policy {
@@ -68,6 +95,18 @@ struct timeouts {
 struct limits {
     std::size_t max_connections = 4096;
     std::size_t max_header_bytes = 65536;
+    /// Request bodies up to this size are buffered so that they can be sent again after a 407;
+    /// larger ones are only sent once authenticated. 0 to 64 MiB.
+    std::size_t replay_body = 1'048'576;
+};
+
+/// What happens when the upstream rejects the stored credentials.
+struct lockout_policy {
+    /// Rejections (of the same credential) before it is no longer used. 1 to 100.
+    unsigned max_rejections = 1;
+    /// After the lockout, try again after this long (at least 1s); none: only once the
+    /// credential changes in the config, so a wrong password cannot lock the account.
+    std::optional<std::chrono::milliseconds> retry_after;
 };
 
 enum class log_level { trace, debug, info, warn, error, off };
@@ -82,13 +121,17 @@ struct config {
     std::filesystem::path source;    ///< the file it was loaded from (absolute), if any
     std::vector<endpoint> listen;    ///< default: 127.0.0.1:3128
     std::vector<upstream> upstreams; ///< exactly one for now
+    std::map<std::string, credential> credentials; ///< by name; may hold unused entries
     access_policy access;
     struct timeouts timeouts;
     struct limits limits;
+    lockout_policy lockout;
     logging log;
 };
 
 std::string to_string(log_level level);
 std::string to_string(upstream_transport transport);
+/// `"digest"` or `"basic"`, as written in the config.
+std::string to_string(auth_scheme scheme);
 
 } // namespace authshim::config

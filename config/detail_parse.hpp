@@ -19,6 +19,10 @@ template <typename T> using parsed = std::variant<T, std::string>;
 /// A positive integer and a unit (`ms`, `s`, `m`, `h`); no upper bound beyond overflow.
 parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
 
+/// The largest unit that represents `value` exactly: 5m, not 300s; 250ms stays 250ms. Parses
+/// back to the same value with `parse_duration`.
+std::string format_duration(std::chrono::milliseconds value);
+
 /// A port number in decimal, 1-65535 (or 0 when `allow_zero`).
 parsed<std::uint16_t> parse_port(std::string_view text, bool allow_zero);
 
@@ -31,7 +35,9 @@ parsed<cidr> parse_cidr(std::string_view text);
 /// `"lo-hi"` with 1 <= lo <= hi <= 65535.
 parsed<port_range> parse_port_range(std::string_view text);
 
-/// An upstream proxy address: `host:port` or `http://host:port` (a trailing `/` is allowed).
+/// An upstream proxy address: `host:port`, `http://host:port` or `https://host:port` (TLS to the
+/// proxy); the scheme is case-insensitive and a trailing `/` is allowed. Sets `transport` and
+/// `address` only.
 parsed<upstream> parse_upstream_address(std::string_view text);
 
 /// True when `host` is a syntactically valid DNS name (letters, digits, `-`, `_`, dots).

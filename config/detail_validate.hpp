@@ -7,10 +7,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +42,10 @@ std::string child(const std::string& pointer, std::size_t index);
 /// numbers and literals as written, containers as "an array" / "an object".
 std::string describe(const json& value);
 
+/// What kind of value it is, never its content ("a string", "a number", "an object", ...): for
+/// values that may be secrets.
+std::string describe_type(const json& value);
+
 /// The closest of `candidates` to `word` when it is a near miss, else empty.
 std::string suggest(std::string_view word, std::initializer_list<std::string_view> candidates);
 
@@ -55,6 +62,17 @@ std::optional<std::uint64_t> get_integer(context& ctx, const json& value,
                                          const std::string& pointer, std::uint64_t min,
                                          std::uint64_t max);
 
+/// A duration string within [min, max]. `expected` starts the message for anything else, e.g.
+/// `expected a duration such as "15s"`.
+std::optional<std::chrono::milliseconds>
+get_duration(context& ctx, const json& value, const std::string& pointer, std::string_view expected,
+             std::chrono::milliseconds min, std::chrono::milliseconds max);
+
+/// A file path (non-empty, no NUL, not ending in a separator), made absolute against
+/// `ctx.base_dir` and normalised. `expected` starts the message for anything else.
+std::optional<std::filesystem::path>
+get_path(context& ctx, const json& value, const std::string& pointer, std::string_view expected);
+
 /// Reports `<name> is not supported by this version of authshim yet` plus `hint`.
 void not_supported(context& ctx, const std::string& pointer, std::string_view name,
                    std::string_view hint = {});
@@ -65,11 +83,27 @@ std::filesystem::path utf8_path(const std::string& text);
 std::string utf8_string(const std::filesystem::path& path);
 
 /// The parts of the document, each filling its part of `out`. `listen` needs `access` first
-/// (the non-loopback rule), so `validate_document` orders them.
+/// (the non-loopback rule) and `upstreams` the names of the credentials, so
+/// `validate_document` orders them.
+void load_upstreams(context& ctx, const json* value, const std::string& pointer,
+                    const std::set<std::string>& credential_names, std::vector<upstream>& out);
+void load_credentials(context& ctx, const json* value, const std::string& pointer,
+                      std::map<std::string, credential>& out);
+void load_lockout(context& ctx, const json* value, const std::string& pointer, lockout_policy& out);
 void load_access(context& ctx, const json* value, const std::string& pointer, access_policy& out);
 void load_timeouts(context& ctx, const json* value, const std::string& pointer, timeouts& out);
 void load_limits(context& ctx, const json* value, const std::string& pointer, limits& out);
 void load_log(context& ctx, const json* value, const std::string& pointer, logging& out);
+
+/// A secret source object (`{"env": ...}`, `{"file": ...}`, `{"plain": ...}`, `{"dpapi": ...}`,
+/// `{"credman": ...}`, exactly one key). A plain source adds a warning. Messages never quote a
+/// password or a DPAPI blob.
+std::optional<secret_ref> load_secret_ref(context& ctx, const json& value,
+                                          const std::string& pointer);
+
+/// Strict standard base64 (`+/`, padding optional but exact, no whitespace); nothing when
+/// `text` is not valid.
+std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view text);
 
 /// Fills `out` from the whole document.
 void validate_document(context& ctx, const json& document, config& out);

@@ -1,23 +1,18 @@
-// The effective configuration as JSON that loads again to the same configuration.
+// The effective configuration as JSON that loads again to the same configuration, secrets
+// masked.
 #include "config/loader.hpp"
 
+#include "config/detail_parse.hpp"
 #include "config/detail_validate.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <type_traits>
 
 namespace authshim::config {
 namespace {
 
 using ordered = nlohmann::ordered_json;
-
-/// The largest unit that represents `value` exactly: 5m, not 300s; 250ms stays 250ms.
-std::string format_duration(std::chrono::milliseconds value) {
-    const auto ms = value.count();
-    if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-    if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-    if (ms != 0 && ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
-    return std::to_string(ms) + "ms";
-}
 
 ordered format_port_range(const port_range& range) {
     if (range.low == range.high) return range.low;
@@ -30,6 +25,40 @@ std::string format_upstream_address(const upstream& up) {
     return to_string(up.transport) + "://" + up.address.to_string();
 }
 
+/// A secret source as the config spells it, with what must not be shown masked: a plain
+/// password becomes `********`, a DPAPI blob `<N bytes>`. References (variable, path, target)
+/// are not secrets and are shown.
+ordered format_secret_ref(const secret_ref& ref) {
+    return std::visit(
+        [](const auto& source) -> ordered {
+            using source_type = std::decay_t<decltype(source)>;
+            if constexpr (std::is_same_v<source_type, env_secret>)
+                return {{"env", source.variable}};
+            else if constexpr (std::is_same_v<source_type, file_secret>)
+                return {{"file", detail::utf8_string(source.path)}};
+            else if constexpr (std::is_same_v<source_type, plain_secret>)
+                return {{"plain", "********"}};
+            else if constexpr (std::is_same_v<source_type, dpapi_secret>)
+                return {{"dpapi", "<" + std::to_string(source.blob.size()) + " bytes>"}};
+            else
+                return {{"credman", source.target}};
+        },
+        ref);
+}
+
+ordered format_upstream(const upstream& up) {
+    ordered out = {{"name", up.name}, {"address", format_upstream_address(up)}};
+    // The CA bundle only means something for TLS to the proxy; null is the system's store.
+    if (up.transport == upstream_transport::https)
+        out["ca_file"] = up.ca_file ? ordered(detail::utf8_string(*up.ca_file)) : ordered(nullptr);
+    out["credentials"] = up.credentials ? ordered(*up.credentials) : ordered(nullptr);
+    ordered schemes = ordered::array();
+    for (auto scheme : up.schemes)
+        schemes.push_back(to_string(scheme));
+    out["schemes"] = std::move(schemes);
+    return out;
+}
+
 } // namespace
 
 std::string to_display_json(const config& cfg) {
@@ -40,12 +69,17 @@ std::string to_display_json(const config& cfg) {
         listen.push_back(address.to_string());
     root["listen"] = std::move(listen);
 
-    // No secrets are held by this version; `credentials` and `admin.token` arrive with theirs
-    // masked.
     ordered upstreams = ordered::array();
     for (const auto& up : cfg.upstreams)
-        upstreams.push_back({{"name", up.name}, {"address", format_upstream_address(up)}});
+        upstreams.push_back(format_upstream(up));
     root["upstreams"] = std::move(upstreams);
+
+    // Never the resolved `password`: only where it comes from, masked where that is the value.
+    ordered credentials = ordered::object();
+    for (const auto& [name, entry] : cfg.credentials)
+        credentials[name] = {{"username", entry.username},
+                             {"password", format_secret_ref(entry.password_source)}};
+    root["credentials"] = std::move(credentials);
 
     ordered clients = ordered::array();
     for (const auto& block : cfg.access.clients)
@@ -56,15 +90,22 @@ std::string to_display_json(const config& cfg) {
     root["access"] = {{"clients", std::move(clients)}, {"connect_ports", std::move(ports)}};
 
     root["timeouts"] = {
-        {"connect", format_duration(cfg.timeouts.connect)},
-        {"client_header", format_duration(cfg.timeouts.client_header)},
-        {"upstream_response", format_duration(cfg.timeouts.upstream_response)},
-        {"tunnel_idle", format_duration(cfg.timeouts.tunnel_idle)},
-        {"shutdown", format_duration(cfg.timeouts.shutdown)},
+        {"connect", detail::format_duration(cfg.timeouts.connect)},
+        {"client_header", detail::format_duration(cfg.timeouts.client_header)},
+        {"upstream_response", detail::format_duration(cfg.timeouts.upstream_response)},
+        {"tunnel_idle", detail::format_duration(cfg.timeouts.tunnel_idle)},
+        {"shutdown", detail::format_duration(cfg.timeouts.shutdown)},
     };
     root["limits"] = {
         {"max_connections", cfg.limits.max_connections},
         {"max_header_bytes", cfg.limits.max_header_bytes},
+        {"replay_body", cfg.limits.replay_body},
+    };
+    root["lockout"] = {
+        {"max_rejections", cfg.lockout.max_rejections},
+        {"retry_after", cfg.lockout.retry_after
+                            ? ordered(detail::format_duration(*cfg.lockout.retry_after))
+                            : ordered(nullptr)},
     };
 
     // What this version does for the keys that later versions build: no access log, no Event

@@ -133,6 +133,17 @@ bool only_whitespace(std::string_view text) {
     return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
+/// The parsed document may hold plain passwords: wipe every string in it before it is freed.
+/// (Best effort: the parser's own scratch buffers are not reachable.)
+void wipe_strings(json& value) {
+    if (value.is_string()) {
+        wipe(value.get_ref<std::string&>());
+    } else if (value.is_structured()) {
+        for (auto& item : value)
+            wipe_strings(item);
+    }
+}
+
 } // namespace
 
 load_result load_string(std::string_view text, const std::string& origin,
@@ -164,6 +175,7 @@ load_result load_string(std::string_view text, const std::string& origin,
 
     config cfg;
     if (parsed) detail::validate_document(ctx, document, cfg);
+    wipe_strings(document);
     result.errors = std::move(ctx.errors);
     result.warnings = std::move(ctx.warnings);
     if (result.errors.empty()) result.value = std::move(cfg);
@@ -207,16 +219,29 @@ load_result load_file(const std::filesystem::path& file) {
         return fail("cannot read the configuration file: " +
                     std::generic_category().message(error));
     }
+    // The text may hold plain passwords: reserved so that growing it leaves no copies in freed
+    // memory, and wiped once loaded.
     std::string text;
+    if (const auto size = std::filesystem::file_size(absolute, ec); !ec)
+        text.reserve(static_cast<std::size_t>(size) + 1);
     char buffer[8192];
+    bool too_large = false;
     while (stream.read(buffer, sizeof buffer) || stream.gcount() > 0) {
         text.append(buffer, static_cast<std::size_t>(stream.gcount()));
-        if (text.size() > max_size)
-            return fail("cannot read the configuration file: it is larger than 16 MiB");
+        if (text.size() > max_size) {
+            too_large = true;
+            break;
+        }
     }
-    if (stream.bad()) return fail("cannot read the configuration file: a read error occurred");
+    wipe(buffer, sizeof buffer);
+    if (too_large || stream.bad()) {
+        wipe(text);
+        return fail(too_large ? "cannot read the configuration file: it is larger than 16 MiB"
+                              : "cannot read the configuration file: a read error occurred");
+    }
 
     load_result result = load_string(text, origin, absolute.parent_path());
+    wipe(text);
     if (result.value) result.value->source = absolute;
     return result;
 }

@@ -1,7 +1,9 @@
 #pragma once
 /// Loads and validates an authshim JSON configuration file. Every problem is collected and
 /// reported at once, each with where it is (file plus line:column for syntax errors, file plus
-/// JSON pointer for everything else) and what was expected.
+/// JSON pointer for everything else) and what was expected. Loading checks the shape of secret
+/// sources but reads none: `resolve_credentials` (config/secret_resolver.hpp) does that next.
+/// No diagnostic ever quotes a password.
 /// Thread safety: free functions with no shared state.
 
 #include "config/config.hpp"
@@ -24,9 +26,11 @@ struct diagnostic {
 };
 
 struct load_result {
-    std::optional<config> value;      ///< set when there are no errors
-    std::vector<diagnostic> errors;   ///< empty on success
-    std::vector<diagnostic> warnings; ///< non-fatal remarks (e.g. nothing yet)
+    std::optional<config> value;    ///< set when there are no errors
+    std::vector<diagnostic> errors; ///< empty on success
+    /// Non-fatal remarks: a plain-text password, credentials no upstream uses, an access block
+    /// of /0. Given with or without errors.
+    std::vector<diagnostic> warnings;
 };
 
 /// Reads and validates `file`. Relative paths inside it are resolved against its directory.
@@ -46,7 +50,10 @@ std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_ze
 /// Parses `a.b.c.d/n`, `v6/n` or a bare address (full-length prefix).
 std::optional<cidr> parse_cidr(std::string_view text);
 
-/// The effective configuration as pretty JSON, every default filled in, secrets masked.
+/// The effective configuration as pretty JSON, every default filled in. Secrets are masked:
+/// `{"plain": "********"}`, `{"dpapi": "<N bytes>"}`; env, file and credman references are shown
+/// (they are not secrets); a resolved password never is. The output loads again to the same
+/// configuration, except that a plain password becomes the mask and a DPAPI blob is refused.
 std::string to_display_json(const config& cfg);
 
 } // namespace authshim::config

@@ -103,6 +103,14 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(value * factor));
 }
 
+std::string format_duration(std::chrono::milliseconds value) {
+    const auto ms = value.count();
+    if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+    if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+    if (ms != 0 && ms % 1'000 == 0) return std::to_string(ms / 1'000) + "s";
+    return std::to_string(ms) + "ms";
+}
+
 parsed<std::uint16_t> parse_port(std::string_view text, bool allow_zero) {
     const char* range = allow_zero ? "0-65535" : "1-65535";
     if (text.empty()) return std::string("has no port (expected host:port)");
@@ -242,16 +250,16 @@ parsed<upstream> parse_upstream_address(std::string_view text) {
         std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                        [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
         if (scheme == "https")
-            return std::string("uses https://, but TLS to the upstream proxy is not supported "
-                               "yet (expected host:port or http://host:port)");
-        if (scheme != "http")
+            out.transport = upstream_transport::https;
+        else if (scheme != "http")
             return "has an unsupported scheme \"" + scheme +
-                   "://\" (expected host:port or http://host:port)";
+                   "://\" (expected host:port, http://host:port or https://host:port)";
         rest = text.substr(sep + 3);
         if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
     }
     if (rest.find_first_of("/?#") != std::string_view::npos)
-        return std::string("must not have a path (expected host:port or http://host:port)");
+        return std::string("must not have a path (expected host:port, http://host:port or "
+                           "https://host:port)");
 
     auto address = parse_endpoint(rest, false);
     if (auto* why = std::get_if<std::string>(&address)) return *why;

@@ -1,5 +1,5 @@
-// The top level of the document, `listen`, `upstreams`, the keys of later versions, and the
-// helpers every section uses.
+// The top level of the document, `listen`, the keys of later versions, and the helpers every
+// section uses.
 #include "config/detail_validate.hpp"
 
 #include "config/detail_ip.hpp"
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 #include <utility>
 
 namespace authshim::config::detail {
@@ -59,6 +60,23 @@ std::string describe(const json& value) {
         return "nothing";
     default:
         return value.dump();
+    }
+}
+
+std::string describe_type(const json& value) {
+    switch (value.type()) {
+    case json::value_t::string:
+        return "a string";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+        return "a number";
+    case json::value_t::boolean:
+        return "a boolean";
+    case json::value_t::null:
+        return "null";
+    default:
+        return describe(value); // containers are described without their contents
     }
 }
 
@@ -259,103 +277,6 @@ void load_listen(context& ctx, const json* value, const std::string& pointer,
     }
 }
 
-void load_upstream(context& ctx, const json& value, const std::string& pointer,
-                   std::vector<upstream>& out) {
-    if (!expect_object(ctx, value, pointer,
-                       "an object such as {\"address\": \"proxy.corp.example:8080\"}"))
-        return;
-    check_keys(ctx, value, pointer, {"name", "address", "credentials", "schemes"});
-
-    upstream result;
-    bool ok = true;
-    if (auto it = value.find("name"); it != value.end()) {
-        const std::string at = child(pointer, "name");
-        const bool control =
-            it->is_string() && std::any_of(it->get_ref<const std::string&>().begin(),
-                                           it->get_ref<const std::string&>().end(), [](char c) {
-                                               return static_cast<unsigned char>(c) < 0x20;
-                                           });
-        if (!it->is_string() || it->get_ref<const std::string&>().empty() || control) {
-            ctx.error(at, "expected a non-empty name without control characters such as "
-                          "\"corp\", got " +
-                              describe(*it));
-            ok = false;
-        } else {
-            result.name = it->get<std::string>();
-        }
-    }
-
-    const std::string address_at = child(pointer, "address");
-    const std::string expected = "expected host:port or http://host:port such as "
-                                 "\"proxy.corp.example:8080\"";
-    if (auto it = value.find("address"); it == value.end()) {
-        ctx.error(address_at, "missing required key \"address\" (" + expected + ")");
-        ok = false;
-    } else if (!it->is_string()) {
-        ctx.error(address_at, expected + ", got " + describe(*it));
-        ok = false;
-    } else {
-        auto parsed = parse_upstream_address(it->get<std::string>());
-        if (auto* why = std::get_if<std::string>(&parsed)) {
-            // The text may hold a password (user:password@host): never repeat it then.
-            const bool secret = it->get_ref<const std::string&>().find('@') != std::string::npos;
-            ctx.error(address_at,
-                      expected + ", got " +
-                          (secret ? std::string("an address that") : describe(*it) + ", which") +
-                          " " + *why);
-            ok = false;
-        } else {
-            result.transport = std::get<upstream>(parsed).transport;
-            result.address = std::get<upstream>(parsed).address;
-        }
-    }
-
-    if (auto it = value.find("credentials"); it != value.end()) {
-        if (it->is_string())
-            not_supported(ctx, child(pointer, "credentials"), "upstreams[].credentials",
-                          "this version does not authenticate to the upstream proxy");
-        else
-            ctx.error(child(pointer, "credentials"),
-                      "expected the name of a \"credentials\" entry (a string), got " +
-                          describe(*it));
-        ok = false;
-    }
-    if (auto it = value.find("schemes"); it != value.end()) {
-        const bool strings =
-            it->is_array() &&
-            std::all_of(it->begin(), it->end(), [](const json& s) { return s.is_string(); });
-        if (strings)
-            not_supported(ctx, child(pointer, "schemes"), "upstreams[].schemes",
-                          "this version does not authenticate to the upstream proxy");
-        else
-            ctx.error(child(pointer, "schemes"),
-                      "expected an array of scheme names such as [\"digest\", \"basic\"], got " +
-                          describe(*it));
-        ok = false;
-    }
-    if (ok) out.push_back(std::move(result));
-}
-
-void load_upstreams(context& ctx, const json* value, const std::string& pointer,
-                    std::vector<upstream>& out) {
-    const std::string expected = "an array with exactly one upstream such as "
-                                 "[{\"address\": \"proxy.corp.example:8080\"}]";
-    if (!value) {
-        ctx.error(pointer, "missing required key \"upstreams\" (expected " + expected + ")");
-        return;
-    }
-    if (!value->is_array()) {
-        ctx.error(pointer, "expected " + expected + ", got " + describe(*value));
-        return;
-    }
-    if (value->size() != 1)
-        ctx.error(pointer,
-                  "exactly one upstream is supported until failover exists, got " +
-                      (value->empty() ? std::string("none") : std::to_string(value->size())));
-    for (std::size_t i = 0; i < value->size(); ++i)
-        load_upstream(ctx, (*value)[i], child(pointer, i), out);
-}
-
 void load_admin(context& ctx, const json& value, const std::string& pointer) {
     if (!expect_object(ctx, value, pointer, "an object such as {\"listen\": null}")) return;
     check_keys(ctx, value, pointer, {"listen", "token"});
@@ -374,7 +295,8 @@ void load_admin(context& ctx, const json& value, const std::string& pointer) {
             not_supported(ctx, child(pointer, "token"), "admin.token");
         else
             ctx.error(child(pointer, "token"),
-                      "expected a secret source such as {\"env\": \"VAR\"}, got " + describe(*it));
+                      "expected a secret source such as {\"env\": \"VAR\"}, got " +
+                          describe_type(*it)); // it may be the token itself
     }
 }
 
@@ -399,29 +321,37 @@ void validate_document(context& ctx, const json& document, config& out) {
     // `access` first: whether `access.clients` was given decides which listen addresses pass.
     load_access(ctx, find("access"), "/access", out.access);
     load_listen(ctx, find("listen"), "/listen", out.access, out.listen);
-    load_upstreams(ctx, find("upstreams"), "/upstreams", out.upstreams);
+    // The upstreams name credentials: the names are known before either is validated, so that
+    // a reference to an entry with its own errors is not reported twice.
+    const json* credentials = find("credentials");
+    std::set<std::string> credential_names;
+    if (credentials && credentials->is_object())
+        for (const auto& item : credentials->items())
+            credential_names.insert(item.key());
+    load_upstreams(ctx, find("upstreams"), "/upstreams", credential_names, out.upstreams);
+    load_credentials(ctx, credentials, "/credentials", out.credentials);
     load_timeouts(ctx, find("timeouts"), "/timeouts", out.timeouts);
     load_limits(ctx, find("limits"), "/limits", out.limits);
+    load_lockout(ctx, find("lockout"), "/lockout", out.lockout);
     load_log(ctx, find("log"), "/log", out.log);
 
-    if (const json* credentials = find("credentials")) {
-        if (credentials->is_object())
-            not_supported(ctx, "/credentials", "credentials",
-                          "this version does not authenticate to the upstream proxy");
-        else
-            ctx.error("/credentials", "expected an object of named credentials such as "
-                                      "{\"machine\": {\"username\": ..., \"password\": ...}}, "
-                                      "got " +
-                                          describe(*credentials));
+    // An entry nobody uses is most likely a typo in an upstream's "credentials" (reported there)
+    // or left over; either way it is harmless.
+    std::set<std::string> used;
+    if (const json* upstreams = find("upstreams"); upstreams && upstreams->is_array()) {
+        for (const json& up : *upstreams) {
+            if (!up.is_object()) continue;
+            if (auto it = up.find("credentials"); it != up.end() && it->is_string())
+                used.insert(it->get<std::string>());
+        }
     }
-    if (const json* lockout = find("lockout")) {
-        if (lockout->is_object())
-            not_supported(ctx, "/lockout", "lockout",
-                          "this version does not authenticate to the upstream proxy");
-        else
-            ctx.error("/lockout", "expected an object such as {\"max_rejections\": 1}, got " +
-                                      describe(*lockout));
-    }
+    for (const auto& entry : out.credentials)
+        if (!used.contains(entry.first))
+            ctx.warning(child("/credentials", entry.first),
+                        "credentials " + describe(json(entry.first)) +
+                            " are not used by any upstream (name them in an upstream's "
+                            "\"credentials\", or remove the entry)");
+
     if (const json* admin = find("admin")) load_admin(ctx, *admin, "/admin");
 }
 

@@ -1,4 +1,4 @@
-// The `access`, `timeouts`, `limits` and `log` sections.
+// The `access`, `timeouts`, `limits` and `log` sections, and the duration and path helpers.
 #include "config/detail_validate.hpp"
 
 #include "config/detail_ip.hpp"
@@ -86,6 +86,55 @@ void load_connect_ports(context& ctx, const json& value, const std::string& poin
 
 } // namespace
 
+std::optional<std::chrono::milliseconds>
+get_duration(context& ctx, const json& value, const std::string& pointer, std::string_view expected,
+             std::chrono::milliseconds min, std::chrono::milliseconds max) {
+    if (!value.is_string()) {
+        ctx.error(pointer, std::string(expected) + ", got " + describe(value) +
+                               (value.is_number() ? ", which has no unit" : ""));
+        return std::nullopt;
+    }
+    auto parsed = parse_duration(value.get<std::string>());
+    if (auto* why = std::get_if<std::string>(&parsed)) {
+        ctx.error(pointer, std::string(expected) + ", got " + describe(value) + ", which " + *why);
+        return std::nullopt;
+    }
+    const auto duration = std::get<std::chrono::milliseconds>(parsed);
+    if (duration < min || duration > max) {
+        const std::string range = "expected a duration from " + format_duration(min) + " to " +
+                                  format_duration(max) + ", got " + describe(value);
+        ctx.error(pointer,
+                  range +
+                      (duration > max ? ", which is longer than " : ", which is shorter than ") +
+                      format_duration(duration > max ? max : min));
+        return std::nullopt;
+    }
+    return duration;
+}
+
+std::optional<std::filesystem::path>
+get_path(context& ctx, const json& value, const std::string& pointer, std::string_view expected) {
+    if (!value.is_string() || value.get_ref<const std::string&>().empty()) {
+        ctx.error(pointer, std::string(expected) + ", got " + describe(value));
+        return std::nullopt;
+    }
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.find('\0') != std::string::npos) {
+        ctx.error(pointer, std::string(expected) + ", got a path containing a NUL character");
+        return std::nullopt;
+    }
+    if (text.back() == '/' || text.back() == '\\') {
+        ctx.error(pointer,
+                  std::string(expected) + ", got " + describe(value) + ", which names a directory");
+        return std::nullopt;
+    }
+    std::filesystem::path path = utf8_path(text);
+    if (path.is_relative()) path = ctx.base_dir / path;
+    std::error_code ec;
+    if (auto absolute = std::filesystem::absolute(path, ec); !ec) path = absolute;
+    return path.lexically_normal();
+}
+
 void load_access(context& ctx, const json* value, const std::string& pointer, access_policy& out) {
     const bool object = value && expect_object(ctx, *value, pointer,
                                                "an object such as {\"clients\": "
@@ -130,31 +179,13 @@ void load_timeouts(context& ctx, const json* value, const std::string& pointer, 
         {"tunnel_idle", &out.tunnel_idle},
         {"shutdown", &out.shutdown},
     }};
-    constexpr std::chrono::milliseconds max = std::chrono::hours(24);
     const std::string expected = "expected a duration such as \"15s\" or \"5m\" (a whole number "
                                  "and ms, s, m or h)";
-    for (const auto& [key, target] : fields) {
-        const json* item = find(*value, key);
-        if (!item) continue;
-        const std::string at = child(pointer, key);
-        if (!item->is_string()) {
-            ctx.error(at, expected + ", got " + describe(*item) +
-                              (item->is_number() ? ", which has no unit" : ""));
-            continue;
-        }
-        auto parsed = parse_duration(item->get<std::string>());
-        if (auto* why = std::get_if<std::string>(&parsed)) {
-            ctx.error(at, expected + ", got " + describe(*item) + ", which " + *why);
-            continue;
-        }
-        const auto duration = std::get<std::chrono::milliseconds>(parsed);
-        if (duration > max) {
-            ctx.error(at, "expected a duration from 1ms to 24h, got " + describe(*item) +
-                              ", which is longer than 24h");
-            continue;
-        }
-        *target = duration;
-    }
+    for (const auto& [key, target] : fields)
+        if (const json* item = find(*value, key))
+            if (auto duration = get_duration(ctx, *item, child(pointer, key), expected,
+                                             std::chrono::milliseconds(1), std::chrono::hours(24)))
+                *target = *duration;
 }
 
 void load_limits(context& ctx, const json* value, const std::string& pointer, limits& out) {
@@ -170,14 +201,9 @@ void load_limits(context& ctx, const json* value, const std::string& pointer, li
         if (auto number =
                 get_integer(ctx, *item, child(pointer, "max_header_bytes"), 1024, 16'777'216))
             out.max_header_bytes = static_cast<std::size_t>(*number);
-    if (const json* item = find(*value, "replay_body")) {
-        const std::string at = child(pointer, "replay_body");
-        if (item->is_number_unsigned())
-            not_supported(ctx, at, "limits.replay_body",
-                          "this version does not authenticate to the upstream proxy");
-        else
-            ctx.error(at, "expected a size in bytes such as 1048576, got " + describe(*item));
-    }
+    if (const json* item = find(*value, "replay_body"))
+        if (auto number = get_integer(ctx, *item, child(pointer, "replay_body"), 0, 67'108'864))
+            out.replay_body = static_cast<std::size_t>(*number);
 }
 
 void load_log(context& ctx, const json* value, const std::string& pointer, logging& out) {
@@ -214,25 +240,11 @@ void load_log(context& ctx, const json* value, const std::string& pointer, loggi
         }
     }
 
-    if (const json* item = find(*value, "file")) {
-        const std::string at = child(pointer, "file");
-        const std::string expected = "expected a file path such as \"logs/authshim.log\" (omit "
-                                     "\"file\" to log to stderr)";
-        if (!item->is_string() || item->get_ref<const std::string&>().empty()) {
-            ctx.error(at, expected + ", got " + describe(*item));
-        } else if (const auto& text = item->get_ref<const std::string&>();
-                   text.find('\0') != std::string::npos) {
-            ctx.error(at, expected + ", got a path containing a NUL character");
-        } else if (text.back() == '/' || text.back() == '\\') {
-            ctx.error(at, expected + ", got " + describe(*item) + ", which names a directory");
-        } else {
-            std::filesystem::path path = utf8_path(text);
-            if (path.is_relative()) path = ctx.base_dir / path;
-            std::error_code ec;
-            if (auto absolute = std::filesystem::absolute(path, ec); !ec) path = absolute;
-            out.file = path.lexically_normal();
-        }
-    }
+    if (const json* item = find(*value, "file"))
+        if (auto path = get_path(ctx, *item, child(pointer, "file"),
+                                 "expected a file path such as \"logs/authshim.log\" (omit "
+                                 "\"file\" to log to stderr)"))
+            out.file = std::move(*path);
 
     if (const json* item = find(*value, "access")) {
         if (item->is_string())

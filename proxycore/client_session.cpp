@@ -1,5 +1,7 @@
 #include "proxycore/client_session.hpp"
 
+#include "proxycore/session_detail.hpp"
+
 #include "proxycore/errors.hpp"
 #include "proxycore/format.hpp"
 #include "proxycore/relay.hpp"
@@ -17,56 +19,9 @@
 #include <optional>
 
 namespace authshim::proxycore {
-namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-using asio::ip::tcp;
-using boost::system::error_code;
-using clock = std::chrono::steady_clock;
+using namespace session_detail;
 using namespace asio::experimental::awaitable_operators;
-using response_parser = http::response_parser<http::buffer_body>;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-/// How long authshim waits for the upstream's `100 Continue` before sending the body anyway
-/// (the figure curl uses).
-constexpr std::chrono::seconds expect_continue_wait{1};
-
-/// Errors that mean a reused upstream connection had been closed before our request reached it.
-bool is_stale_connection_error(const error_code& ec) {
-    return ec == http::error::end_of_stream || ec == asio::error::eof ||
-           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-           ec == asio::error::connection_aborted;
-}
-
-asio::awaitable<void> wait_readable(tcp::socket& socket) {
-    co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-}
-
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, d);
-    co_await timer.async_wait(use_tuple);
-}
-
-void clear_body(http::buffer_body::value_type& body) {
-    body.data = nullptr;
-    body.size = 0;
-    body.more = false;
-}
-
-} // namespace
-
-struct client_session::exchange {
-    clock::time_point start = clock::now();
-    std::string method = "-";
-    std::string host = "-";
-    unsigned status = 0;
-    std::uint64_t bytes_to_client = 0;
-    std::uint64_t bytes_from_client = 0;
-    unsigned client_version = 11;
-    bool client_keep_alive = false;
-    target_authority target;
-};
 
 client_session::client_session(tcp::socket socket, std::shared_ptr<server_state> state)
     : client_(std::move(socket)), state_(std::move(state)) {}
@@ -233,166 +188,6 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
         co_return keep_after_refusal;
     }
     co_return co_await forward(x, parser, has_body);
-}
-
-asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parser, bool has_body) {
-    auto& req = parser.get();
-    const auto& timeouts = state_->cfg.timeouts;
-    const auto method = req.method();
-    const bool is_connect = method == http::verb::connect;
-    const bool expect_continue =
-        has_body && x.client_version == 11 && req.count(http::field::expect) > 0;
-    prepare_upstream_request(req, x.target, x.client_version);
-    if (parser.chunked()) req.chunked(true); // re-framed: the client's chunking is hop-by-hop
-    // Upstream authentication hooks in here: it adds Proxy-Authorization to `req` before the
-    // head is written and answers a 407 by replaying the request (upstream-authentication issue).
-    const bool may_retry = (is_idempotent(method) || is_connect) && !has_body;
-
-    connection_ptr conn;
-    struct upstream_guard { // keeps force_close() pointed at the live upstream connection
-        upstream_connection*& slot;
-        ~upstream_guard() { slot = nullptr; }
-    } guard{active_upstream_};
-    std::optional<response_parser> rp;
-    bool body_sent = !has_body;
-    bool continue_sent = false;
-
-    for (int attempt = 0;; ++attempt) {
-        auto [cec, fresh_conn] = co_await state_->pool.acquire(attempt > 0);
-        if (cec) {
-            const bool timed_out = cec == proxy_errc::connect_timeout;
-            if (timed_out) bump(state_->stats.upstream_timeouts);
-            spdlog::warn("cannot connect to upstream {}: {}", describe_upstream(), cec.message());
-            // Messages are built in named locals: GCC 12 double-destroys temporaries created
-            // inside a co_await expression that has a conditional operator.
-            const auto status =
-                timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
-            std::string text = "cannot connect to upstream " + describe_upstream() + ": ";
-            if (timed_out)
-                text += "no connection within timeouts.connect (" +
-                        format_duration(timeouts.connect) + ")";
-            else
-                text += cec.message();
-            const bool keep = x.client_keep_alive && !has_body;
-            co_await send_text(x, status, text, keep);
-            co_return keep;
-        }
-        conn = std::move(fresh_conn);
-        active_upstream_ = conn.get();
-        const bool reused = conn->exchanges > 0;
-
-        // Request head, then the body unless the client waits for 100 Continue.
-        http::request_serializer<http::buffer_body> sr{req};
-        error_code wec;
-        conn->stream.expires_after(timeouts.upstream_response);
-        if (!has_body) {
-            clear_body(req.body());
-            auto [e, n] = co_await http::async_write(conn->stream, sr, use_tuple);
-            wec = e;
-        } else if (expect_continue) {
-            auto [e, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
-            wec = e;
-            if (!wec) {
-                const auto first = co_await (wait_readable(conn->stream.socket()) ||
-                                             sleep_for(expect_continue_wait));
-                if (first.index() == 1) { // the upstream is silent: let the client send
-                    const auto out =
-                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
-                    if (out.failure != relay_failure::none)
-                        co_return co_await body_failed(x, out, "request");
-                    body_sent = true;
-                }
-            }
-        } else {
-            auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
-                                              conn->stream, timeouts.upstream_response);
-            if (out.failure == relay_failure::read)
-                co_return co_await body_failed(x, out, "request");
-            wec = out.ec;
-            x.bytes_from_client += out.bytes;
-            // After a failed write the rest of the client's body is unread: no keep-alive.
-            body_sent = out.failure == relay_failure::none;
-        }
-
-        // Response head; interim 1xx responses are consumed here.
-        error_code rec;
-        for (;;) {
-            if (wec) {
-                rec = wec;
-                break;
-            }
-            rp.emplace();
-            rp->header_limit(static_cast<std::uint32_t>(state_->cfg.limits.max_header_bytes));
-            rp->body_limit(boost::none);
-            if (method == http::verb::head) rp->skip(true);
-            conn->stream.expires_after(timeouts.upstream_response);
-            auto [e, n] =
-                co_await http::async_read_header(conn->stream, conn->buffer, *rp, use_tuple);
-            rec = e;
-            if (rec || rp->get().result_int() >= 200) break;
-            if (rp->get().result() == http::status::switching_protocols) {
-                rec = proxy_errc::bad_upstream_response; // Upgrade is never forwarded
-                break;
-            }
-            if (rp->get().result() == http::status::continue_) {
-                if (!body_sent) {
-                    const auto out =
-                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
-                    if (out.failure != relay_failure::none)
-                        co_return co_await body_failed(x, out, "request");
-                    body_sent = true;
-                }
-                continue;
-            }
-            if (x.client_version == 11) co_await forward_interim(rp->get());
-        }
-        conn->stream.expires_never();
-        if (!rec) break;
-
-        if (attempt == 0 && reused && may_retry && is_stale_connection_error(rec)) {
-            bump(state_->stats.upstream_retries);
-            spdlog::debug("pooled connection to upstream {} was closed ({}); retrying {} {} on "
-                          "a new connection",
-                          describe_upstream(), rec.message(), x.method, x.host);
-            continue;
-        }
-        const bool timed_out = rec == beast::error::timeout;
-        if (timed_out) bump(state_->stats.upstream_timeouts);
-        const std::string reason =
-            timed_out ? "sent no response headers within timeouts.upstream_response (" +
-                            format_duration(timeouts.upstream_response) + ")"
-                      : "failed before answering: " + rec.message();
-        spdlog::warn("upstream {} {} for {} {}", describe_upstream(), reason, x.method, x.host);
-        const bool keep = x.client_keep_alive && body_sent;
-        const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
-        const std::string text = "upstream " + describe_upstream() + " " + reason;
-        co_await send_text(x, status, text, keep);
-        co_return keep;
-    }
-
-    auto& res = rp->get();
-    if (res.result() == http::status::proxy_authentication_required) {
-        bump(state_->stats.upstream_407);
-        const bool upstream_keep = res.keep_alive();
-        const auto dec =
-            co_await discard_body(*rp, conn->stream, conn->buffer, timeouts.upstream_response);
-        if (!dec && upstream_keep && body_sent) {
-            ++conn->exchanges;
-            state_->pool.release(std::move(conn));
-        }
-        spdlog::error("upstream {} demands proxy authentication (407) and no credentials are "
-                      "configured for it",
-                      describe_upstream());
-        const bool keep = x.client_keep_alive && body_sent;
-        const std::string text = "upstream " + describe_upstream() +
-                                 " demands proxy authentication (407) and authshim has no "
-                                 "credentials configured for it";
-        co_await send_text(x, http::status::bad_gateway, text, keep);
-        co_return keep;
-    }
-    if (is_connect && res.result_int() / 100 == 2)
-        co_return co_await tunnel(x, std::move(conn), res);
-    co_return co_await relay_response(x, std::move(conn), *rp, body_sent);
 }
 
 asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr conn,

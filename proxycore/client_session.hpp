@@ -48,6 +48,11 @@ private:
     boost::asio::awaitable<void> reject_unreadable(const boost::system::error_code& ec);
     boost::asio::awaitable<bool> serve_one(exchange& x, request_parser& parser);
     boost::asio::awaitable<bool> forward(exchange& x, request_parser& parser, bool has_body);
+    boost::asio::awaitable<bool> report_upstream_failure(exchange& x, boost::system::error_code ec,
+                                                         bool connecting, bool keep);
+    boost::asio::awaitable<relay_outcome> read_body(exchange& x, request_parser& parser,
+                                                    std::size_t limit, std::string& out,
+                                                    bool& too_large);
     boost::asio::awaitable<bool> relay_response(exchange& x, connection_ptr connection,
                                                 response_parser& parser, bool body_sent);
     boost::asio::awaitable<bool> tunnel(exchange& x, connection_ptr connection,

@@ -7,6 +7,7 @@
 /// called from any thread (a mutex guards the idle list); one connection is used by one session
 /// at a time.
 
+#include "auth/digest.hpp"
 #include "config/config.hpp"
 #include "proxycore/counters.hpp"
 
@@ -20,6 +21,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 namespace authshim::proxycore {
@@ -30,6 +32,9 @@ struct upstream_connection {
     boost::beast::tcp_stream stream;
     boost::beast::flat_buffer buffer;
     std::uint64_t exchanges = 0; ///< completed request/response exchanges on this connection
+    /// This connection's own Digest nonce and nc (a nonce is used on one connection at a time,
+    /// so the upstream sees its nc values in order). Touched only by the session holding it.
+    std::optional<auth::digest_state> digest;
     std::chrono::steady_clock::time_point idle_since{};
 };
 

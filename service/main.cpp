@@ -1,6 +1,7 @@
 // authshim's command line: run, check, --version, --help.
 
 #include "config/loader.hpp"
+#include "config/secret_resolver.hpp"
 #include "proxycore/server.hpp"
 #include "service/logging.hpp"
 #include "service/platform.hpp"
@@ -61,8 +62,18 @@ std::optional<std::string> parse(const std::vector<std::string_view>& args, comm
     return std::nullopt;
 }
 
+/// Loads, validates and resolves secrets; prints every warning and error to stderr.
 std::optional<config::config> load(const std::string& file) {
     auto result = config::load_file(file);
+    if (result.value) {
+        const config::default_secret_resolver resolver;
+        for (auto& e : config::resolve_credentials(*result.value, resolver))
+            result.errors.push_back(std::move(e));
+        if (result.value->upstreams.at(0).transport == config::upstream_transport::https)
+            result.errors.push_back({result.value->source.string() + ": /upstreams/0/address",
+                                     "https:// upstreams (TLS to the proxy) are not supported by "
+                                     "this version of authshim yet"});
+    }
     for (const auto& w : result.warnings)
         std::cerr << "warning: " << w.to_string() << "\n";
     for (const auto& e : result.errors)

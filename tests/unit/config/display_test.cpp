@@ -17,6 +17,19 @@ void check_same(const cfg::config& a, const cfg::config& b) {
         CHECK(a.upstreams[i].name == b.upstreams[i].name);
         CHECK(a.upstreams[i].transport == b.upstreams[i].transport);
         CHECK(a.upstreams[i].address == b.upstreams[i].address);
+        CHECK(a.upstreams[i].credentials == b.upstreams[i].credentials);
+        CHECK(a.upstreams[i].schemes == b.upstreams[i].schemes);
+        CHECK(a.upstreams[i].ca_file == b.upstreams[i].ca_file);
+    }
+    REQUIRE(a.credentials.size() == b.credentials.size());
+    for (auto ia = a.credentials.begin(), ib = b.credentials.begin(); ia != a.credentials.end();
+         ++ia, ++ib) {
+        CHECK(ia->first == ib->first);
+        CHECK(ia->second.username == ib->second.username);
+        // A plain password is shown masked, so only its kind survives the round trip.
+        CHECK(ia->second.password_source.index() == ib->second.password_source.index());
+        if (!std::holds_alternative<cfg::plain_secret>(ia->second.password_source))
+            CHECK(ia->second.password_source == ib->second.password_source);
     }
     CHECK(a.access.clients == b.access.clients);
     CHECK(a.access.connect_ports == b.access.connect_ports);
@@ -27,6 +40,9 @@ void check_same(const cfg::config& a, const cfg::config& b) {
     CHECK(a.timeouts.shutdown == b.timeouts.shutdown);
     CHECK(a.limits.max_connections == b.limits.max_connections);
     CHECK(a.limits.max_header_bytes == b.limits.max_header_bytes);
+    CHECK(a.limits.replay_body == b.limits.replay_body);
+    CHECK(a.lockout.max_rejections == b.lockout.max_rejections);
+    CHECK(a.lockout.retry_after == b.lockout.retry_after);
     CHECK(a.log.level == b.log.level);
     CHECK(a.log.file == b.log.file);
 }
@@ -52,9 +68,15 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
   "upstreams": [
     {
       "name": "upstream",
-      "address": "proxy.corp.example:8080"
+      "address": "proxy.corp.example:8080",
+      "credentials": null,
+      "schemes": [
+        "digest",
+        "basic"
+      ]
     }
   ],
+  "credentials": {},
   "access": {
     "clients": [
       "127.0.0.0/8",
@@ -73,7 +95,12 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
   },
   "limits": {
     "max_connections": 4096,
-    "max_header_bytes": 65536
+    "max_header_bytes": 65536,
+    "replay_body": 1048576
+  },
+  "lockout": {
+    "max_rejections": 1,
+    "retry_after": null
   },
   "log": {
     "level": "info",
@@ -134,6 +161,18 @@ TEST_CASE("to_display_json output loads again to an equal config", "[display]") 
         })",
         R"({"upstreams": [{"address": "p:1"}], "access": {"connect_ports": []},
             "log": {"level": "trace", "file": "/var/log/\u00e9t\u00e9.log"}})",
+        R"({"upstreams": [{"name": "tls", "address": "HTTPS://proxy.corp.example:8443/",
+                           "ca_file": "certs/ca.pem", "credentials": "machine",
+                           "schemes": ["basic"]}],
+            "credentials": {
+                "machine": {"username": "CORP\\svc", "password": {"plain": "p4ss"}},
+                "e": {"username": "u", "password": {"env": "AUTHSHIM_PW"}},
+                "f": {"username": "u", "password": {"file": "../secrets/pw"}},
+                "c": {"username": "u", "password": {"credman": "authshim/corp"}}},
+            "limits": {"replay_body": 0},
+            "lockout": {"max_rejections": 100, "retry_after": "90s"}})",
+        R"({"upstreams": [{"address": "https://p:1", "ca_file": null, "credentials": null}],
+            "lockout": {"retry_after": null}})",
     };
     for (const char* text : texts) {
         const auto first = load_ok(text);
@@ -146,8 +185,11 @@ TEST_CASE("to_display_json output loads again to an equal config", "[display]") 
     }
 }
 
-TEST_CASE("to_display_json of an https upstream keeps the scheme", "[display]") {
+TEST_CASE("to_display_json of an https upstream keeps the scheme and shows ca_file", "[display]") {
     cfg::config c;
     c.upstreams.push_back({"tls", cfg::upstream_transport::https, {"proxy", 443}});
     CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("address": "https://proxy:443")"));
+    CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("ca_file": null)"));
+    c.upstreams[0].ca_file = "/etc/authshim/ca.pem";
+    CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("ca_file": "/etc/authshim/ca.pem")"));
 }

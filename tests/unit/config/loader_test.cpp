@@ -81,6 +81,11 @@ TEST_CASE("a minimal config gets every default", "[loader]") {
     CHECK(c.upstreams[0].name == "upstream");
     CHECK(c.upstreams[0].transport == cfg::upstream_transport::http);
     CHECK(c.upstreams[0].address == cfg::endpoint{"proxy.corp.example", 8080});
+    CHECK_FALSE(c.upstreams[0].credentials.has_value());
+    CHECK(c.upstreams[0].schemes ==
+          std::vector<cfg::auth_scheme>{cfg::auth_scheme::digest, cfg::auth_scheme::basic});
+    CHECK_FALSE(c.upstreams[0].ca_file.has_value());
+    CHECK(c.credentials.empty());
 
     REQUIRE(c.access.clients.size() == 2);
     CHECK(c.access.clients[0] == cfg::cidr{{127, 0, 0, 0}, 8});
@@ -97,14 +102,18 @@ TEST_CASE("a minimal config gets every default", "[loader]") {
 
     CHECK(c.limits.max_connections == 4096);
     CHECK(c.limits.max_header_bytes == 65536);
+    CHECK(c.limits.replay_body == 1048576);
+
+    CHECK(c.lockout.max_rejections == 1);
+    CHECK_FALSE(c.lockout.retry_after.has_value());
 
     CHECK(c.log.level == cfg::log_level::info);
     CHECK_FALSE(c.log.file.has_value());
 }
 
 TEST_CASE("empty sections keep the defaults", "[loader]") {
-    const auto result =
-        load(with_upstream(R"("access": {}, "timeouts": {}, "limits": {}, "log": {})"));
+    const auto result = load(with_upstream(
+        R"("access": {}, "timeouts": {}, "limits": {}, "log": {}, "credentials": {}, "lockout": {})"));
     INFO(all_errors(result));
     REQUIRE(result.value);
     CHECK(result.value->access.clients.size() == 2);
@@ -113,6 +122,10 @@ TEST_CASE("empty sections keep the defaults", "[loader]") {
     CHECK(result.value->timeouts.tunnel_idle == 5min);
     CHECK(result.value->limits.max_connections == 4096);
     CHECK(result.value->log.level == cfg::log_level::info);
+    CHECK(result.value->limits.replay_body == 1048576);
+    CHECK(result.value->lockout.max_rejections == 1);
+    CHECK(result.value->credentials.empty());
+    CHECK(result.warnings.empty());
 }
 
 TEST_CASE("every key of this version is read", "[loader]") {
@@ -416,6 +429,10 @@ TEST_CASE("the packaged example config loads with the documented defaults", "[lo
     CHECK(c.timeouts.shutdown == d.timeouts.shutdown);
     CHECK(c.limits.max_connections == d.limits.max_connections);
     CHECK(c.limits.max_header_bytes == d.limits.max_header_bytes);
+    CHECK(c.limits.replay_body == d.limits.replay_body);
+    CHECK(c.lockout.max_rejections == d.lockout.max_rejections);
+    CHECK(c.lockout.retry_after == d.lockout.retry_after);
+    CHECK(c.upstreams[0].schemes == d.upstreams[0].schemes);
     CHECK(c.log.level == d.log.level);
     CHECK_FALSE(c.log.file.has_value());
 }

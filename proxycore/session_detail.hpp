@@ -1,0 +1,66 @@
+#pragma once
+// Private to client_session*.cpp: per-exchange bookkeeping and small I/O helpers.
+
+#include "proxycore/client_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace authshim::proxycore {
+namespace session_detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using boost::system::error_code;
+using clock = std::chrono::steady_clock;
+using response_parser = http::response_parser<http::buffer_body>;
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// How long authshim waits for the upstream's `100 Continue` before sending the body anyway
+/// (the figure curl uses).
+inline constexpr std::chrono::seconds expect_continue_wait{1};
+
+/// Errors that mean a reused upstream connection had been closed before our request reached it.
+inline bool is_stale_connection_error(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof ||
+           ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == asio::error::connection_aborted;
+}
+
+inline asio::awaitable<void> wait_readable(tcp::socket& socket) {
+    co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+}
+
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, d);
+    co_await timer.async_wait(use_tuple);
+}
+
+inline void clear_body(http::buffer_body::value_type& body) {
+    body.data = nullptr;
+    body.size = 0;
+    body.more = false;
+}
+
+} // namespace session_detail
+
+struct client_session::exchange {
+    session_detail::clock::time_point start = session_detail::clock::now();
+    std::string method = "-";
+    std::string host = "-";
+    unsigned status = 0;
+    std::uint64_t bytes_to_client = 0;
+    std::uint64_t bytes_from_client = 0;
+    unsigned client_version = 11;
+    bool client_keep_alive = false;
+    target_authority target;
+};
+
+} // namespace authshim::proxycore
