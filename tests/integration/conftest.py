@@ -98,9 +98,9 @@ class AuthshimLauncher:
         self.tmp_root = tmp_root
         self.instances: list[Authshim] = []
 
-    def __call__(self, config: dict, name: str | None = None) -> Authshim:
+    def __call__(self, config: dict, name: str | None = None, env: dict | None = None) -> Authshim:
         name = f"{name or 'authshim'}-{next(self._counter)}"
-        inst = Authshim(self.tmp_root, config, name)
+        inst = Authshim(self.tmp_root, config, name, env=env)
         self.instances.append(inst)
         return inst.start()
 

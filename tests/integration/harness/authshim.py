@@ -81,11 +81,15 @@ def make_config(upstream: str, upstream_name: str = "test-upstream", **sections)
 
 
 class Authshim:
-    def __init__(self, workdir: Path, config: dict, name: str = "authshim"):
+    """`env`: extra environment variables for the process (e.g. a password source
+    `{"env": "VAR"}`); `*_proxy` variables are dropped as for every child."""
+
+    def __init__(self, workdir: Path, config: dict, name: str = "authshim", env: dict | None = None):
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.config = config
+        self.env = dict(env or {})
         self.config_path = self.dir / "authshim.json"
         self.proc: ManagedProcess | None = None
         self.ports: list[int] = []
@@ -128,7 +132,7 @@ class Authshim:
     def start(self, timeout: float = 15.0) -> "Authshim":
         self.config_path.write_text(json.dumps(self.config, indent=2))
         self.proc = ManagedProcess(self.name, [binary(), "run", "--config", self.config_path],
-                                   self.dir).start()
+                                   self.dir, env=self.env).start()
         STARTED.append(self)
         wanted = len(self.config.get("listen", [1]))
         deadline = time.monotonic() + timeout * slow_factor()

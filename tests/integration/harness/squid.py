@@ -1,4 +1,6 @@
-"""Squid 5 as the upstream proxy (no authentication), run in the foreground with `-N`."""
+"""Squid 5 as the upstream proxy, run in the foreground with `-N`: open to 127.0.0.0/8 by
+default, or requiring proxy authentication (`auth=SquidAuth(...)`: Basic through
+`basic_ncsa_auth`, Digest through `digest_file_auth`, or any helper command)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import pwd
 import shutil
 import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .proc import ManagedProcess
@@ -17,9 +20,8 @@ SQUID = "/usr/sbin/squid"
 _CONF = """\
 http_port {host}:{port}
 visible_hostname squid-upstream.test
-acl test_clients src 127.0.0.0/8
-http_access allow test_clients
-http_access deny all
+{auth}acl test_clients src 127.0.0.0/8
+{access}http_access deny all
 cache deny all
 cache_mem 8 MB
 access_log stdio:{dir}/access.log
@@ -35,16 +37,50 @@ client_idle_pconn_timeout {idle}
 """
 
 
+BASIC_NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
+DIGEST_FILE_AUTH = "/usr/lib/squid/digest_file_auth"
+
+
+@dataclass
+class SquidAuth:
+    """One `auth_param` scheme. `program` is the helper command line (e.g.
+    `[BASIC_NCSA_AUTH, htpasswd]`); `options` are further `auth_param SCHEME ...` lines without
+    the prefix, e.g. `["credentialsttl 1 second", "casesensitive on"]` (Basic) or
+    `["nonce_max_count 50"]` (Digest). Files the helper reads must be readable by user `proxy`
+    (see `Squid.give_to_proxy`)."""
+
+    scheme: str
+    program: list
+    realm: str = "authshim-test"
+    children: str = "5 startup=1 idle=1"
+    options: list = field(default_factory=list)
+
+    def render(self) -> str:
+        if self.scheme not in ("basic", "digest"):
+            raise ValueError(f"unsupported Squid auth scheme {self.scheme!r}")
+        p = f"auth_param {self.scheme}"
+        lines = [f"{p} program {' '.join(str(a) for a in self.program)}",
+                 f"{p} children {self.children}",
+                 f"{p} realm {self.realm}"]
+        lines += [f"{p} {o}" for o in self.options]
+        return "\n".join(lines) + "\n"
+
+
 class Squid:
     """One Squid instance in its own folder under the session tmp dir. `port` is where it
-    listens; `access_log()` returns its access log text."""
+    listens; `access_log()` returns its access log text. With `auth` (one `SquidAuth` or a
+    list, offered in that order) every request must carry valid proxy credentials
+    (`acl authed proxy_auth REQUIRED`); without, every 127.0.0.0/8 client is allowed."""
 
     def __init__(self, workdir: Path, name: str = "squid", client_idle_pconn_timeout: str = "2 minutes",
-                 extra: str = ""):
+                 extra: str = "", auth: "SquidAuth | list[SquidAuth] | None" = None):
         self.dir = Path(workdir) / name
         self.name = name
         self.idle = client_idle_pconn_timeout
         self.extra = extra
+        if isinstance(auth, SquidAuth):
+            auth = [auth]
+        self.auth: list[SquidAuth] = list(auth or [])
         self.port = 0
         self.proc: ManagedProcess | None = None
 
@@ -52,19 +88,42 @@ class Squid:
     def address(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
-    def start(self, attempts: int = 5) -> "Squid":
+    def _auth_conf(self) -> tuple[str, str]:
+        if not self.auth:
+            return "", "http_access allow test_clients\n"
+        text = "".join(a.render() for a in self.auth) + "acl authed proxy_auth REQUIRED\n"
+        return text, "http_access allow test_clients authed\n"
+
+    def prepare_dir(self) -> Path:
+        """Creates the instance folder (owned by `proxy` when run as root) and returns it, so
+        that helper files can be put there before `start()`."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             # Squid started as root switches to the `proxy` user: it must own its folder.
             pw = pwd.getpwnam("proxy")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         os.chmod(self.dir, 0o755)
+        return self.dir
+
+    @staticmethod
+    def give_to_proxy(path: Path, mode: int = 0o600):
+        """Makes `path` readable (and writable) by Squid's helpers only: owner `proxy` when run
+        as root, then `mode`."""
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("proxy")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(path, mode)
+
+    def start(self, attempts: int = 5) -> "Squid":
+        self.prepare_dir()
+        auth_text, access_text = self._auth_conf()
         last_error = ""
         for _ in range(attempts):
             self.port = candidate_port()
             conf = self.dir / "squid.conf"
             conf.write_text(_CONF.format(host=LOOPBACK, port=self.port, dir=self.dir,
-                                         idle=self.idle, extra=self.extra))
+                                         idle=self.idle, extra=self.extra, auth=auth_text,
+                                         access=access_text))
             os.chmod(conf, 0o644)
             self.proc = ManagedProcess(self.name, [SQUID, "-N", "-f", conf], self.dir,
                                        watchdog=True).start()
@@ -89,6 +148,10 @@ class Squid:
             return (self.dir / "access.log").read_text(errors="replace")
         except OSError:
             return ""
+
+    def count_407(self) -> int:
+        """Requests Squid answered with 407 so far (`TCP_DENIED/407` lines of access.log)."""
+        return self.access_log().count("TCP_DENIED/407")
 
     def cache_log_tail(self) -> str:
         return tail(self.dir / "cache.log")
