@@ -272,7 +272,9 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         const bool upstream_keep = res.keep_alive();
         const auto drain_ec =
             co_await discard_body(*rp, conn->stream, conn->buffer, timeouts.upstream_response);
-        const bool reusable = !drain_ec && upstream_keep && body_sent;
+        // After a 407 to a request with a body, the upstream may not have read that body
+        // (Squid stops reading past 64 KB yet keeps the connection open): never reuse it.
+        const bool reusable = !drain_ec && upstream_keep && body_sent && !has_body;
         if (verdict.what == upstream_auth::verdict::kind::retry && replayable &&
             ++auth_rounds <= max_auth_rounds) {
             if (!reusable) { // a closed connection's nonce can move to the next one
