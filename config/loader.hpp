@@ -44,6 +44,10 @@ load_result load_string(std::string_view text, const std::string& origin,
 /// Parses a duration such as `250ms`, `15s`, `5m`, `1h` (a positive integer and a unit).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
+/// The largest unit that writes `value` exactly (`5m`, `15s`, `250ms`): how durations are
+/// written in the config file and in messages about them.
+std::string format_duration(std::chrono::milliseconds value);
+
 /// Parses `host:port`, `[v6]:port` or `v4:port`. Port 1-65535 (0 allowed when `allow_port_zero`).
 std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero = false);
 

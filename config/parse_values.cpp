@@ -275,6 +275,10 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     return std::nullopt;
 }
 
+std::string format_duration(std::chrono::milliseconds value) {
+    return detail::format_duration(value);
+}
+
 std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
     auto result = detail::parse_endpoint(text, allow_port_zero);
     if (auto* value = std::get_if<endpoint>(&result)) return *value;

@@ -215,17 +215,7 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
                                       sr, client_, timeouts.client_header);
     x.bytes_to_client += out.bytes;
     bump(state_->stats.bytes_to_client, out.bytes);
-    if (out.failure != relay_failure::none) co_return co_await body_failed(x, out, "response");
-    if (upstream_keep && body_sent && rp.is_done()) {
-        ++conn->exchanges;
-        state_->pool.release(std::move(conn));
-    }
-    co_return keep;
-}
-
-asio::awaitable<bool> client_session::body_failed(exchange& x, const relay_outcome& out,
-                                                  std::string_view what) {
-    if (what == "response") {
+    if (out.failure != relay_failure::none) {
         // Part of the response has reached the client already: the only honest signal left is
         // to close the connection, so the client cannot take a truncated body for a whole one.
         spdlog::warn("{} {} from {}: response body transfer failed on the {} side: {}", x.method,
@@ -233,6 +223,14 @@ asio::awaitable<bool> client_session::body_failed(exchange& x, const relay_outco
                      out.ec.message());
         co_return false;
     }
+    if (upstream_keep && body_sent && rp.is_done()) {
+        ++conn->exchanges;
+        state_->pool.release(std::move(conn));
+    }
+    co_return keep;
+}
+
+asio::awaitable<bool> client_session::request_body_failed(exchange& x, const relay_outcome& out) {
     // The request body failed: the client has no response yet, so it gets one if it can.
     http::status status = http::status::bad_gateway;
     std::string text;
@@ -262,7 +260,7 @@ asio::awaitable<relay_outcome>
 client_session::send_body_after_continue(exchange& x, request_parser& parser,
                                          http::request_serializer<http::buffer_body>& sr,
                                          upstream_connection& conn, bool& continue_sent) {
-    if (!continue_sent) co_await send_continue(x);
+    if (!continue_sent) co_await send_continue();
     continue_sent = true;
     const auto& timeouts = state_->cfg.timeouts;
     auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
@@ -271,11 +269,10 @@ client_session::send_body_after_continue(exchange& x, request_parser& parser,
     co_return out;
 }
 
-asio::awaitable<void> client_session::send_continue(exchange& x) {
+asio::awaitable<void> client_session::send_continue() {
     http::response<http::empty_body> interim{http::status::continue_, 11};
     client_.expires_after(state_->cfg.timeouts.client_header);
     co_await http::async_write(client_, interim, use_tuple);
-    (void)x;
 }
 
 asio::awaitable<void> client_session::forward_interim(http::response_header<>& head) {

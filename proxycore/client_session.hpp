@@ -57,15 +57,16 @@ private:
                                                 response_parser& parser, bool body_sent);
     boost::asio::awaitable<bool> tunnel(exchange& x, connection_ptr connection,
                                         boost::beast::http::response_header<>& head);
-    boost::asio::awaitable<bool> body_failed(exchange& x, const relay_outcome& outcome,
-                                             std::string_view what);
+    /// The client's request body could not be relayed: answers 400/408/502 when the client can
+    /// still take an answer, and returns false (close).
+    boost::asio::awaitable<bool> request_body_failed(exchange& x, const relay_outcome& outcome);
     boost::asio::awaitable<void> send_text(exchange& x, boost::beast::http::status status,
                                            std::string_view text, bool keep_alive);
     boost::asio::awaitable<relay_outcome> send_body_after_continue(
         exchange& x, request_parser& parser,
         boost::beast::http::request_serializer<boost::beast::http::buffer_body>& sr,
         upstream_connection& conn, bool& continue_sent);
-    boost::asio::awaitable<void> send_continue(exchange& x);
+    boost::asio::awaitable<void> send_continue();
     boost::asio::awaitable<void> forward_interim(boost::beast::http::response_header<>& head);
     boost::asio::awaitable<void> close_gracefully();
     std::string describe_upstream() const;

@@ -100,14 +100,14 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
     bool buffered = false;
     if (auth && has_body && parser.content_length().value_or(0) <= cfg.limits.replay_body) {
         if (expect_continue) {
-            co_await send_continue(x);
+            co_await send_continue();
             req.erase(http::field::expect);
             expect_continue = false;
         }
         bool too_large = false;
         const auto out =
             co_await read_body(x, parser, cfg.limits.replay_body, body_copy, too_large);
-        if (out.failure != relay_failure::none) co_return co_await body_failed(x, out, "request");
+        if (out.failure != relay_failure::none) co_return co_await request_body_failed(x, out);
         if (too_large) {
             const std::string text = "the chunked request body is larger than "
                                      "limits.replay_body (" +
@@ -193,15 +193,14 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                     const auto out =
                         co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
-                        co_return co_await body_failed(x, out, "request");
+                        co_return co_await request_body_failed(x, out);
                     body_sent = true;
                 }
             }
         } else {
             auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
                                               conn->stream, timeouts.upstream_response);
-            if (out.failure == relay_failure::read)
-                co_return co_await body_failed(x, out, "request");
+            if (out.failure == relay_failure::read) co_return co_await request_body_failed(x, out);
             wec = out.ec;
             x.bytes_from_client += out.bytes;
             // After a failed write the rest of the client's body is unread: no keep-alive.
@@ -229,7 +228,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                     const auto out =
                         co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
-                        co_return co_await body_failed(x, out, "request");
+                        co_return co_await request_body_failed(x, out);
                     body_sent = true;
                 }
                 continue;

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .proc import ManagedProcess
+from .proc import ManagedProcess, ServerFixture
 from .util import LOOPBACK, candidate_port, listening_ports, tail
 
 NGINX = "/usr/sbin/nginx"
@@ -64,7 +64,7 @@ class StaticFile:
         self.size = size
 
 
-class Nginx:
+class Nginx(ServerFixture):
     def __init__(self, workdir: Path):
         self.dir = Path(workdir) / "nginx"
         self.www = self.dir / "www"
@@ -138,12 +138,3 @@ class Nginx:
             self.proc.stop(signal.SIGKILL, timeout=5)
         raise RuntimeError(f"nginx did not start: {last_error}")
 
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGTERM, timeout=10)
-
-    def access_log(self) -> str:
-        try:
-            return (self.dir / "access.log").read_text(errors="replace")
-        except OSError:
-            return ""

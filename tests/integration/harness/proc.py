@@ -136,3 +136,21 @@ def kill_all_live():
             p.stop(signal.SIGKILL, timeout=5)
         except Exception:  # noqa: BLE001 - cleanup must go on
             pass
+
+
+class ServerFixture:
+    """Shared by the Squid and nginx fixtures: `self.proc` (a ManagedProcess or None) and
+    `self.dir` (the server's work folder, holding its `access.log`)."""
+
+    proc: "ManagedProcess | None" = None
+    dir: Path
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.stop(signal.SIGTERM, timeout=10)
+
+    def access_log(self) -> str:
+        try:
+            return (self.dir / "access.log").read_text(errors="replace")
+        except OSError:
+            return ""

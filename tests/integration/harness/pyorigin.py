@@ -34,25 +34,23 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
                     return total, True
-                left = size
-                while left:
-                    chunk = self.rfile.read(min(left, 1 << 16))
-                    if not chunk:
-                        raise ValueError("body ended early")
-                    h.update(chunk)
-                    left -= len(chunk)
+                self._hash_exactly(size, h)
                 total += size
                 if self.rfile.readline(3) not in (b"\r\n", b"\n"):
                     raise ValueError("missing CRLF after chunk")
         length = int(self.headers.get("Content-Length", "0"))
-        left = length
+        self._hash_exactly(length, h)
+        return length, False
+
+    def _hash_exactly(self, size: int, h) -> None:
+        """Reads exactly `size` body bytes into the hash `h`; a short body is an error."""
+        left = size
         while left:
             chunk = self.rfile.read(min(left, 1 << 16))
             if not chunk:
                 raise ValueError("body ended early")
             h.update(chunk)
             left -= len(chunk)
-        return length, False
 
     def _answer(self, status: int, doc: dict):
         body = (json.dumps(doc, sort_keys=True) + "\n").encode()

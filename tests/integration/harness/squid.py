@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .proc import ManagedProcess
+from .proc import ManagedProcess, ServerFixture
 from .util import LOOPBACK, candidate_port, listening_ports, tail
 
 SQUID = "/usr/sbin/squid"
@@ -66,7 +66,7 @@ class SquidAuth:
         return "\n".join(lines) + "\n"
 
 
-class Squid:
+class Squid(ServerFixture):
     """One Squid instance in its own folder under the session tmp dir. `port` is where it
     listens; `access_log()` returns its access log text. With `auth` (one `SquidAuth` or a
     list, offered in that order) every request must carry valid proxy credentials
@@ -139,15 +139,6 @@ class Squid:
             self.proc.stop(signal.SIGKILL, timeout=5)
         raise RuntimeError(f"Squid did not start: {last_error}")
 
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop(signal.SIGTERM, timeout=10)
-
-    def access_log(self) -> str:
-        try:
-            return (self.dir / "access.log").read_text(errors="replace")
-        except OSError:
-            return ""
 
     def count_407(self) -> int:
         """Requests Squid answered with 407 so far (`TCP_DENIED/407` lines of access.log)."""
