@@ -35,8 +35,7 @@ void client_session::force_close() {
     client_.cancel();
     client_.socket().close(ec);
     if (active_upstream_) {
-        active_upstream_->stream.cancel();
-        active_upstream_->stream.socket().close(ec);
+        active_upstream_->stream.close();
     }
 }
 
@@ -305,7 +304,7 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
         conn->buffer.consume(n);
     }
     if (buffer_.size() > 0) {
-        auto [e, n] = co_await asio::async_write(conn->stream.socket(), buffer_.data(), use_tuple);
+        auto [e, n] = co_await asio::async_write(conn->stream, buffer_.data(), use_tuple);
         if (e) co_return false;
         x.bytes_from_client += n;
         buffer_.consume(n);
@@ -313,8 +312,7 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
     client_.expires_never();
     conn->stream.expires_never();
     spdlog::debug("tunnel {} <-> {} open", peer_, x.host);
-    const auto result =
-        co_await splice(client_.socket(), conn->stream.socket(), timeouts.tunnel_idle);
+    const auto result = co_await splice(client_.socket(), conn->stream, timeouts.tunnel_idle);
     x.bytes_to_client += result.bytes_to_client;
     x.bytes_from_client += result.bytes_to_upstream;
     bump(state_->stats.bytes_to_client, result.bytes_to_client);
@@ -323,7 +321,7 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
         spdlog::info("tunnel {} <-> {} closed after timeouts.tunnel_idle ({}) without traffic",
                      peer_, x.host, format_duration(timeouts.tunnel_idle));
     error_code ec;
-    conn->stream.socket().close(ec);
+    conn->stream.close();
     co_return false;
 }
 

@@ -20,6 +20,8 @@ public:
             return "invalid response from upstream";
         case proxy_errc::upstream_closed:
             return "upstream closed the connection";
+        case proxy_errc::tls_handshake_failed:
+            return "TLS handshake with the upstream proxy failed (the log says why)";
         case proxy_errc::shutting_down:
             return "authshim is shutting down";
         }

@@ -16,6 +16,7 @@ enum class proxy_errc {
     bad_upstream_response, ///< the upstream sent something that is not valid HTTP framing
     upstream_closed,       ///< the upstream closed the connection before a response head
     shutting_down,         ///< authshim is stopping
+    tls_handshake_failed,  ///< TLS to an https:// upstream failed (the reason is logged)
 };
 
 const boost::system::error_category& proxy_category() noexcept;

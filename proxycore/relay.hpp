@@ -35,13 +35,13 @@ inline constexpr std::size_t relay_buffer_size = 64 * 1024;
 /// Writes the (already modified) head and the body of `parser`'s message to `out`.
 /// Each read from `in` must make progress within `in_timeout`, each write within
 /// `out_timeout`.
-template <bool is_request>
+template <bool is_request, class InStream, class OutStream>
 boost::asio::awaitable<relay_outcome>
 relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_body>& parser,
-              boost::beast::tcp_stream& in, boost::beast::flat_buffer& in_buffer,
+              InStream& in, boost::beast::flat_buffer& in_buffer,
               std::chrono::milliseconds in_timeout,
               boost::beast::http::serializer<is_request, boost::beast::http::buffer_body>& sr,
-              boost::beast::tcp_stream& out, std::chrono::milliseconds out_timeout) {
+              OutStream& out, std::chrono::milliseconds out_timeout) {
     namespace http = boost::beast::http;
     constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
     relay_outcome outcome;
@@ -85,10 +85,10 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
 }
 
 /// Reads and discards the rest of `parser`'s body (a 407's, before the connection is reused).
-template <bool is_request>
+template <bool is_request, class InStream>
 boost::asio::awaitable<boost::system::error_code>
 discard_body(boost::beast::http::parser<is_request, boost::beast::http::buffer_body>& parser,
-             boost::beast::tcp_stream& in, boost::beast::flat_buffer& in_buffer,
+             InStream& in, boost::beast::flat_buffer& in_buffer,
              std::chrono::milliseconds in_timeout) {
     namespace http = boost::beast::http;
     constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);

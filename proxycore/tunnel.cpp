@@ -19,7 +19,17 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t pump_buffer_size = 64 * 1024;
 
-asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::uint64_t& moved,
+void half_close(tcp::socket& socket) {
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+void half_close(upstream_stream& stream) {
+    stream.shutdown_send();
+}
+
+template <class From, class To>
+asio::awaitable<void> pump(From& from, To& to, std::uint64_t& moved,
                            clock::time_point& last_activity) {
     const auto buffer = std::make_unique<char[]>(pump_buffer_size);
     for (;;) {
@@ -34,10 +44,7 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::uint64_t& mo
             if (wec) co_return;
         }
         if (ec) {
-            if (ec == asio::error::eof) {
-                boost::system::error_code ignored;
-                to.shutdown(tcp::socket::shutdown_send, ignored);
-            }
+            if (ec == asio::error::eof) half_close(to);
             co_return;
         }
     }
@@ -60,7 +67,7 @@ asio::awaitable<void> watchdog(const clock::time_point& last_activity,
 
 } // namespace
 
-asio::awaitable<tunnel_result> splice(tcp::socket& client, tcp::socket& upstream,
+asio::awaitable<tunnel_result> splice(tcp::socket& client, upstream_stream& upstream,
                                       std::chrono::milliseconds idle) {
     tunnel_result result;
     auto last_activity = clock::now();

@@ -8,6 +8,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxycore/upstream_stream.hpp"
+
 #include <chrono>
 #include <cstdint>
 
@@ -20,7 +22,7 @@ struct tunnel_result {
 };
 
 boost::asio::awaitable<tunnel_result> splice(boost::asio::ip::tcp::socket& client,
-                                             boost::asio::ip::tcp::socket& upstream,
+                                             upstream_stream& upstream,
                                              std::chrono::milliseconds idle);
 
 } // namespace authshim::proxycore

@@ -4,8 +4,13 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 
 #include <string>
 
@@ -31,12 +36,25 @@ bool idle_socket_usable(tcp::socket& socket) {
     return !ec && (peek == asio::error::would_block || peek == asio::error::try_again);
 }
 
+/// OpenSSL's reason, plus a hint when the certificate verification is what failed.
+std::string describe_tls_error(const error_code& ec) {
+    std::string text = ec.message();
+    if (ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+        text += " (the proxy's certificate is not trusted for its name: check the address and "
+                "upstreams[].ca_file)";
+    return text;
+}
+
 } // namespace
 
 upstream_pool::upstream_pool(asio::any_io_executor ex, config::upstream upstream,
                              std::chrono::milliseconds connect_timeout, counters& stats)
     : executor_(std::move(ex)), upstream_(std::move(upstream)), connect_timeout_(connect_timeout),
-      stats_(stats) {}
+      stats_(stats) {
+    if (upstream_.transport == config::upstream_transport::https)
+        tls_ = make_upstream_tls_context(upstream_.ca_file ? upstream_.ca_file->string() : "");
+}
 
 connection_ptr upstream_pool::take_idle() {
     const auto now = std::chrono::steady_clock::now();
@@ -63,14 +81,15 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::acquire(bo
 
 asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() {
     bump(stats_.upstream_connects);
-    auto c = std::make_unique<upstream_connection>(executor_);
+    auto c = std::make_unique<upstream_connection>(executor_, tls_);
     const auto& address = upstream_.address;
     error_code ec;
     const auto literal = asio::ip::make_address(address.host, ec);
-    if (!ec) {
+    const bool is_literal = !ec;
+    if (is_literal) {
         c->stream.expires_after(connect_timeout_);
         auto [cec] =
-            co_await c->stream.async_connect(tcp::endpoint(literal, address.port), use_tuple);
+            co_await c->stream.tcp().async_connect(tcp::endpoint(literal, address.port), use_tuple);
         ec = cec;
     } else {
         tcp::resolver resolver(co_await asio::this_coro::executor);
@@ -81,7 +100,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
             co_return std::pair{error_code(proxy_errc::resolve_failed), connection_ptr{}};
         }
         c->stream.expires_after(connect_timeout_);
-        auto [cec, endpoint] = co_await c->stream.async_connect(results, use_tuple);
+        auto [cec, endpoint] = co_await c->stream.tcp().async_connect(results, use_tuple);
         ec = cec;
     }
     if (ec) {
@@ -89,8 +108,23 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
         if (ec == boost::beast::error::timeout) ec = proxy_errc::connect_timeout;
         co_return std::pair{ec, connection_ptr{}};
     }
-    c->stream.expires_never();
     c->stream.socket().set_option(tcp::no_delay(true), ec);
+    if (auto* tls = c->stream.tls()) {
+        // The proxy's certificate must be valid for the configured host name or IP address;
+        // the handshake shares timeouts.connect with the TCP connect.
+        if (!is_literal) SSL_set_tlsext_host_name(tls->native_handle(), address.host.c_str());
+        tls->set_verify_callback(asio::ssl::host_name_verification(address.host));
+        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+        if (hec) {
+            bump(stats_.upstream_connect_failures);
+            if (hec == boost::beast::error::timeout)
+                co_return std::pair{error_code(proxy_errc::connect_timeout), connection_ptr{}};
+            spdlog::warn("TLS handshake with upstream {} failed: {}", address.to_string(),
+                         describe_tls_error(hec));
+            co_return std::pair{error_code(proxy_errc::tls_handshake_failed), connection_ptr{}};
+        }
+    }
+    c->stream.expires_never();
     co_return std::pair{error_code{}, std::move(c)};
 }
 
@@ -113,9 +147,7 @@ void upstream_pool::close_all() {
         doomed.swap(idle_);
     }
     for (auto& c : doomed) {
-        error_code ec;
-        c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-        c->stream.socket().close(ec);
+        c->stream.close();
     }
 }
 

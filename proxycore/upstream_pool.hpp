@@ -10,6 +10,7 @@
 #include "auth/digest.hpp"
 #include "config/config.hpp"
 #include "proxycore/counters.hpp"
+#include "proxycore/upstream_stream.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -28,8 +29,10 @@ namespace authshim::proxycore {
 
 /// One TCP connection to the upstream and the bytes read from it but not yet parsed.
 struct upstream_connection {
-    explicit upstream_connection(boost::asio::any_io_executor ex) : stream(std::move(ex)) {}
-    boost::beast::tcp_stream stream;
+    upstream_connection(boost::asio::any_io_executor ex,
+                        std::shared_ptr<boost::asio::ssl::context> tls)
+        : stream(std::move(ex), std::move(tls)) {}
+    upstream_stream stream;
     boost::beast::flat_buffer buffer;
     std::uint64_t exchanges = 0; ///< completed request/response exchanges on this connection
     /// This connection's own Digest nonce and nc (a nonce is used on one connection at a time,
@@ -47,11 +50,14 @@ public:
     /// At most this many idle connections are kept.
     static constexpr std::size_t max_idle_connections = 256;
 
+    /// For an `https://` upstream the TLS context is built here (throws std::runtime_error
+    /// when its CA file cannot be loaded).
     upstream_pool(boost::asio::any_io_executor ex, config::upstream upstream,
                   std::chrono::milliseconds connect_timeout, counters& stats);
 
     /// An open connection: a checked idle one unless `fresh` is set, else a new one.
-    /// Errors: proxy_errc::connect_timeout, proxy_errc::resolve_failed, or the socket error.
+    /// Errors: proxy_errc::connect_timeout, proxy_errc::resolve_failed,
+    /// proxy_errc::tls_handshake_failed (with the reason logged), or the socket error.
     boost::asio::awaitable<std::pair<boost::system::error_code, connection_ptr>>
     acquire(bool fresh);
 
@@ -71,6 +77,7 @@ private:
 
     boost::asio::any_io_executor executor_;
     config::upstream upstream_;
+    std::shared_ptr<boost::asio::ssl::context> tls_; // null for plain TCP upstreams
     std::chrono::milliseconds connect_timeout_;
     counters& stats_;
     mutable std::mutex mutex_;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -69,10 +70,15 @@ std::optional<config::config> load(const std::string& file) {
         const config::default_secret_resolver resolver;
         for (auto& e : config::resolve_credentials(*result.value, resolver))
             result.errors.push_back(std::move(e));
-        if (result.value->upstreams.at(0).transport == config::upstream_transport::https)
-            result.errors.push_back({result.value->source.string() + ": /upstreams/0/address",
-                                     "https:// upstreams (TLS to the proxy) are not supported by "
-                                     "this version of authshim yet"});
+        for (std::size_t i = 0; i < result.value->upstreams.size(); ++i) {
+            const auto& ca_file = result.value->upstreams[i].ca_file;
+            std::error_code ec;
+            if (ca_file && !std::filesystem::is_regular_file(*ca_file, ec))
+                result.errors.push_back(
+                    {result.value->source.string() + ": /upstreams/" + std::to_string(i) +
+                         "/ca_file",
+                     "the CA file " + ca_file->string() + " does not exist or is not a file"});
+        }
     }
     for (const auto& w : result.warnings)
         std::cerr << "warning: " << w.to_string() << "\n";
