@@ -225,6 +225,10 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     if (upstream_keep && body_sent && rp.is_done()) {
         ++conn->exchanges;
         state_->pool.release(std::move(conn));
+    } else if (state_->auth) {
+        // The upstream closes this connection (e.g. Apache after 100 requests): its Digest
+        // nonce, whose last use has been answered, serves the next connection.
+        state_->auth->release_nonce(*conn);
     }
     co_return keep;
 }
@@ -286,6 +290,7 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
                                              http::response_header<>& head) {
     const auto& timeouts = state_->cfg.timeouts;
     bump(state_->stats.tunnels);
+    if (state_->auth) state_->auth->release_nonce(*conn);
     x.status = head.result_int();
     http::response<http::empty_body> established{std::move(head)};
     prepare_client_response(established, established.version());

@@ -68,8 +68,14 @@ asio::awaitable<upstream_auth::plan> upstream_auth::prepare(upstream_connection&
         std::shared_ptr<waiter> w;
         {
             std::lock_guard lock(mutex_);
-            // First contact, or a Digest upstream and a connection without a nonce of its own:
-            // send nothing; the 407 brings the challenge. That is not a credential check.
+            // A connection without a nonce of its own takes over one that another connection
+            // gave up (its last use has been answered, so nc stays in order at the upstream).
+            if (scheme_ == auth::scheme::digest && !connection.digest && !spare_nonces_.empty()) {
+                connection.digest = std::move(spare_nonces_.back());
+                spare_nonces_.pop_back();
+            }
+            // First contact, or a Digest upstream and a connection without a nonce: send
+            // nothing; the 407 brings the challenge. That is not a credential check.
             if (!scheme_ || (*scheme_ == auth::scheme::digest && !connection.digest))
                 co_return plan{};
             switch (guard_.begin_attempt(clock::now())) {
@@ -139,8 +145,26 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
             wake_waiters();
             return {verdict::kind::retry, "stale nonce"};
         }
+        // Counted like any rejection (otherwise the next request would send the refused answer
+        // again), but a switch to Basic-only is named for what it is.
+        const bool downgrade =
+            choice.error == auth::make_error_code(auth::auth_errc::downgrade_refused);
+        if (downgrade)
+            spdlog::warn("upstream refused the Digest answer and now offers only Basic: not "
+                         "answered (downgrade protection): {}",
+                         choice.message);
         const bool paused_now = guard_.on_rejected(clock::now());
         wake_waiters();
+        if (downgrade) {
+            if (paused_now) spdlog::error("{}", paused_message());
+            std::string text = "the upstream refused the Digest answer and now offers only "
+                               "Basic, which authshim does not send after Digest was offered "
+                               "(downgrade protection; set schemes to [\"basic\"] if Basic is "
+                               "intended)";
+            if (guard_.current() == auth::lockout_guard::state::paused)
+                text += ". " + paused_message();
+            return {verdict::kind::rejected, std::move(text)};
+        }
         if (paused_now) {
             spdlog::error("{}", paused_message());
             return {verdict::kind::rejected, paused_message()};
@@ -189,6 +213,14 @@ void upstream_auth::on_answer(upstream_connection& connection, const http::field
         if (const auto ec = connection.digest->on_authentication_info(info->value()))
             spdlog::warn("ignored a malformed Proxy-Authentication-Info: {}", ec.message());
     }
+}
+
+void upstream_auth::release_nonce(upstream_connection& connection) {
+    if (!connection.digest) return;
+    std::lock_guard lock(mutex_);
+    if (spare_nonces_.size() < max_spare_nonces)
+        spare_nonces_.push_back(std::move(*connection.digest));
+    connection.digest.reset();
 }
 
 void upstream_auth::on_abandoned(bool sent) {

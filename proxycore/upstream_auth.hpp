@@ -8,6 +8,7 @@
 /// is guarded by a mutex. A connection's Digest state is touched only by the session that holds
 /// the connection.
 
+#include "auth/digest.hpp"
 #include "auth/lockout.hpp"
 #include "auth/scheme.hpp"
 #include "config/config.hpp"
@@ -76,6 +77,10 @@ public:
     void on_answer(upstream_connection& connection, const boost::beast::http::fields& head,
                    bool sent);
 
+    /// `connection` will not carry another request (it became a tunnel): its Digest nonce is
+    /// kept for the next connection that has none, saving that connection a 407.
+    void release_nonce(upstream_connection& connection);
+
     /// The request carrying credentials got no answer at all (network error, timeout).
     void on_abandoned(bool sent);
 
@@ -92,6 +97,8 @@ private:
     bool digest_offered_before_ = false; // guarded by mutex_
     struct waiter;
     std::vector<std::shared_ptr<waiter>> waiters_; // guarded by mutex_
+    static constexpr std::size_t max_spare_nonces = 64;
+    std::vector<auth::digest_state> spare_nonces_; // guarded by mutex_
 };
 
 } // namespace authshim::proxycore

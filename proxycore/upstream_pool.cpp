@@ -10,6 +10,7 @@
 #include <boost/beast/core/error.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <string>
@@ -41,8 +42,8 @@ std::string describe_tls_error(const error_code& ec) {
     std::string text = ec.message();
     if (ec.category() == asio::error::get_ssl_category() &&
         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-        text += " (the proxy's certificate is not trusted for its name: check the address and "
-                "upstreams[].ca_file)";
+        text += " (the proxy's certificate is not trusted for this address: check the address "
+                "and upstreams[].ca_file)";
     return text;
 }
 
@@ -119,8 +120,12 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
             bump(stats_.upstream_connect_failures);
             if (hec == boost::beast::error::timeout)
                 co_return std::pair{error_code(proxy_errc::connect_timeout), connection_ptr{}};
-            spdlog::warn("TLS handshake with upstream {} failed: {}", address.to_string(),
-                         describe_tls_error(hec));
+            const auto verify = SSL_get_verify_result(tls->native_handle());
+            spdlog::warn("TLS handshake with upstream {} failed: {}{}", address.to_string(),
+                         describe_tls_error(hec),
+                         verify == X509_V_OK
+                             ? std::string()
+                             : std::string(" [") + X509_verify_cert_error_string(verify) + "]");
             co_return std::pair{error_code(proxy_errc::tls_handshake_failed), connection_ptr{}};
         }
     }

@@ -4,10 +4,11 @@
 # Idempotent: asks dpkg which packages are missing and does nothing else when none are. Otherwise
 # runs `apt-get update` and `apt-get install` for the missing ones only (as root, or through sudo).
 #
-# Squid and nginx are test tools here, never services: their Debian maintainer scripts would start
-# them on 3128 (authshim's own default port) and 80. While we install, a policy-rc.d forbids that
-# (honoured by invoke-rc.d and by deb-systemd-invoke), and a squid/nginx on the system configuration
-# that still appeared during our install is stopped again. Anything that ran before is left alone.
+# Squid, nginx and Apache httpd are test tools here, never services: their Debian maintainer scripts
+# would start them on 3128 (authshim's own default port) and 80 (nginx and apache2 both). While we
+# install, a policy-rc.d forbids that (honoured by invoke-rc.d and by deb-systemd-invoke), and a
+# squid/nginx/apache2 on the system configuration that still appeared during our install is stopped
+# again. Anything that ran before is left alone.
 set -euo pipefail
 
 build_packages=(
@@ -16,12 +17,18 @@ build_packages=(
     catch2
 )
 # `nginx` is the real server package in bookworm (nginx-light is a wrapper that depends on it and
-# adds the echo module, which the tests do not use).
+# adds the echo module, which the tests do not use). `apache2`: the Digest forward proxy of
+# test_auth_apache.py (apache2-bin's modules; `apache2-utils` also gives htpasswd). `stunnel4`:
+# TLS in front of Squid for the https:// upstream tests (it starts nothing without a config in
+# /etc/stunnel).
 test_packages=(
-    squid nginx curl openssl python3 python3-pytest apache2-utils procps iproute2
-    ca-certificates
+    squid nginx apache2 curl openssl python3 python3-pytest apache2-utils procps iproute2
+    ca-certificates stunnel4
 )
-services=(squid nginx) # packages whose postinst may start a daemon
+# Packages whose postinst may start a daemon; each name is also the daemon's process name and its
+# systemd unit. (apache2's other unit, apache-htcacheclean, is disabled by its postinst on a first
+# install and never started.)
+services=(squid nginx apache2)
 
 log() { printf '[setup] %s\n' "$*"; }
 run() {
@@ -83,10 +90,11 @@ else
     log "keeping the existing $policy"
 fi
 
-# PIDs of the squid/nginx master processes that run on the system configuration, i.e. the ones a
-# package's maintainer script starts (their workers and kids exit with them). Test harnesses start
-# their own copies with -f/-c/-p pointing outside /etc; those are never touched. Reads /proc
-# directly: procps (pgrep) may be one of the packages still to install.
+# PIDs of the squid/nginx/apache2 master processes that run on the system configuration, i.e. the
+# ones a package's maintainer script starts (`apache2 -k start` through apache2ctl; their workers and
+# kids exit with them). Test harnesses start their own copies with -f/-c/-p pointing outside /etc;
+# those are never touched. Reads /proc directly: procps (pgrep) may be one of the packages still to
+# install.
 system_daemon_pids() {
     local dir pid comm stat ppid parent args word next
     for dir in /proc/[0-9]*; do
@@ -144,7 +152,7 @@ for svc in "${services[@]}"; do
             kill -KILL $new_pids 2>/dev/null || true
         fi
     fi
-    # A squid/nginx unit this run installed must not start at the next boot either.
+    # A squid/nginx/apache2 unit this run installed must not start at the next boot either.
     if $systemd_running && [[ " ${missing[*]} " == *" $svc "* ]]; then
         run systemctl disable "$svc.service" || true
     fi

@@ -17,7 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import apache as _apache  # noqa: E402
 from harness import proc as _proc  # noqa: E402
+from harness import stunnel as _stunnel  # noqa: E402
 from harness.authshim import STARTED, Authshim, make_config  # noqa: E402
 from harness.fakes import AnsweringUpstream, FullAcceptQueue, RecordingUpstream  # noqa: E402
 from harness.nginx import Nginx  # noqa: E402
@@ -38,6 +40,11 @@ def pytest_runtest_makereport(item, call):
     if report.failed and report.when in ("call", "teardown"):
         for inst in STARTED[-2:]:
             report.sections.append((f"authshim log: {inst.name} ({inst.dir})", inst.log_tail(6000)))
+        for a in _apache.STARTED[-1:]:
+            report.sections.append((f"Apache error.log ({a.dir})", a.error_log_tail(3000)))
+            report.sections.append((f"Apache access.log ({a.dir})", a.access_log_tail(3000)))
+        for st in _stunnel.STARTED[-1:]:
+            report.sections.append((f"stunnel log ({st.dir})", st.log_tail(3000)))
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +105,14 @@ class AuthshimLauncher:
         self.tmp_root = tmp_root
         self.instances: list[Authshim] = []
 
-    def __call__(self, config: dict, name: str | None = None, env: dict | None = None) -> Authshim:
+    def __call__(self, config: dict, name: str | None = None, env: dict | None = None,
+                 files: dict | None = None) -> Authshim:
+        """`files`: {file name: source path} copied into the instance folder (where the config
+        is written) before the start, for paths the config gives relative to itself."""
         name = f"{name or 'authshim'}-{next(self._counter)}"
         inst = Authshim(self.tmp_root, config, name, env=env)
+        for file_name, source in (files or {}).items():
+            shutil.copyfile(source, inst.dir / file_name)
         self.instances.append(inst)
         return inst.start()
 
