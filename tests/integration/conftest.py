@@ -2,7 +2,10 @@
 CTest test each, two at a time), so "session" fixtures are per module: Squid, nginx and the
 upload origin are started once per module that uses them. Everything binds 127.0.0.1 on
 ports chosen at run time, everything lives under one tmp dir per session, and every process
-started is stopped at the end, also on failure."""
+started is stopped at the end, also on failure.
+
+With AUTHSHIM_TEST_ARTIFACTS set (CTest), the session's authshim output and registered
+secrets are handed to the suite-wide secrets scan at the end (harness/artifacts.py)."""
 
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import apache as _apache  # noqa: E402
+from harness import artifacts as _artifacts  # noqa: E402
 from harness import proc as _proc  # noqa: E402
 from harness import stunnel as _stunnel  # noqa: E402
-from harness.authshim import STARTED, Authshim, make_config  # noqa: E402
+from harness.authshim import CLI_RUNS, STARTED, Authshim, make_config  # noqa: E402
 from harness.fakes import AnsweringUpstream, FullAcceptQueue, RecordingUpstream  # noqa: E402
 from harness.nginx import Nginx  # noqa: E402
 from harness.pyorigin import PyOrigin  # noqa: E402
+from harness.secrets import REGISTRY  # noqa: E402
 from harness.squid import Squid  # noqa: E402
 
 BIG_SIZE = 50 * 1024 * 1024
@@ -31,6 +36,33 @@ BIG_SIZE = 50 * 1024 * 1024
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "release_only: memory/CPU assertions for release builds")
+
+
+# Outcome counts of this session, for the artifacts' session.json.
+_COUNTS = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+_ARTIFACTS: _artifacts.SessionArtifacts | None = None
+
+
+def pytest_sessionstart(session):
+    global _ARTIFACTS
+    _ARTIFACTS = _artifacts.SessionArtifacts(session.config)
+    _ARTIFACTS.start()
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.skipped:
+        key = "passed" if report.passed else "failed" if report.failed else "skipped"
+        _COUNTS[key] += 1
+    elif report.failed:
+        _COUNTS["errors"] += 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """After every fixture's teardown (trylast: also after the runner's final teardown when the
+    session stopped early): the session's output and needles to the artifacts."""
+    if _ARTIFACTS is not None:
+        _ARTIFACTS.finish(STARTED, CLI_RUNS, REGISTRY, dict(_COUNTS), exitstatus)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -56,6 +88,8 @@ def tmp_root():
         yield root
     finally:
         _proc.kill_all_live()
+        if _ARTIFACTS is not None:
+            _ARTIFACTS.save_instances(STARTED)  # before the tmp dir goes
         if not os.environ.get("AUTHSHIM_KEEP_TMP"):
             shutil.rmtree(root, ignore_errors=True)
 

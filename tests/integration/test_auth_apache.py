@@ -18,24 +18,22 @@ last response carries `Connection: close`."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
-import subprocess
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from harness import secrets
 from harness.apache import Apache, apache_available
-from harness.authshim import STARTED, binary, make_config
+from harness.authshim import STARTED, make_config, run_cli
 from harness.client import RawConn, curl, sha256_file
-from harness.util import clean_env, slow_factor
+from harness.util import slow_factor
 
 pytestmark = pytest.mark.skipif(not apache_available(), reason="apache2 is not installed")
 
@@ -47,16 +45,11 @@ MAX_KEEPALIVE = 100
 
 MEDIUM_5M = 5 * 1024 * 1024
 
-# Every secret handed to authshim in this module, for the final check.
-SECRETS: dict[str, str] = {}
-
 
 def _remember(password: str):
-    SECRETS[f"password {password[:3]}..."] = password
-    SECRETS[f"base64(user:password) {password[:3]}..."] = base64.b64encode(
-        f"{USER}:{password}".encode()).decode()
-    SECRETS[f"HA1 {password[:3]}..."] = hashlib.md5(
-        f"{USER}:{REALM}:{password}".encode()).hexdigest()
+    """Registers USER's password for the secrets checks (harness/secrets.py), with the realm
+    for its HA1 forms."""
+    secrets.register(USER, password, REALM)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,41 +458,16 @@ def test_wrong_password_one_attempt_then_lockout(apache, start_authshim, nginx, 
 # Secrets: last in the module
 
 
-def _forms(secrets: dict) -> dict[str, bytes]:
-    forms = {}
-    for label, value in secrets.items():
-        forms[label] = value.encode()
-        quoted = urllib.parse.quote(value, safe="")
-        if quoted != value:
-            forms[label + " (%-escaped)"] = quoted.encode()
-        escaped = json.dumps(value)[1:-1]
-        if escaped != value:
-            forms[label + " (JSON-escaped)"] = escaped.encode()
-        if label.startswith("HA1"):
-            forms[label + " (upper case)"] = value.upper().encode()
-    return forms
-
-
-def _find(paths, secrets) -> list[tuple[str, str]]:
-    forms = _forms(secrets)
-    hits = []
-    for p in paths:
-        try:
-            data = Path(p).read_bytes()
-        except OSError:
-            continue
-        hits += [(Path(p).name, label) for label, needle in forms.items() if needle in data]
-    return hits
-
-
 def test_zz_secrets_absent(tmp_root):
-    assert SECRETS, "no secret recorded: the module's other tests did not run"
+    reg = secrets.REGISTRY
+    assert reg, "no secret recorded: the module's other tests did not run"
     canary = tmp_root / "apache-canary.log"
     canary.write_bytes(f"x {PASSWORD} {hashlib.md5(f'{USER}:{REALM}:{WRONG_PW}'.encode()).hexdigest()}\n".encode())
     os.chmod(canary, 0o600)
-    found = {label for _, label in _find([canary], SECRETS)}
+    found = {label for _, label in reg.find_in_files([canary])}
     canary.unlink()
-    assert f"password {PASSWORD[:3]}..." in found and f"HA1 {WRONG_PW[:3]}..." in found, found
+    assert reg.label(USER, PASSWORD, "password") in found and \
+        reg.label(USER, WRONG_PW, "MD5 HA1", REALM) in found, found
 
     mine = [inst for inst in STARTED if inst.config.get("credentials")]
     assert mine, "no authshim with credentials was started"
@@ -507,16 +475,15 @@ def test_zz_secrets_absent(tmp_root):
     for inst in mine:
         assert inst.config["log"]["level"] == "trace"
         files += [p for p in inst.dir.iterdir() if p.is_file() and p.name != "authshim.json"]
-    hits = _find(files, SECRETS)
+    hits = [(p.name, label) for p, label in reg.find_in_files(files)]
     assert not hits, f"secrets in authshim output: {hits}"
 
     # `authshim check` prints the effective configuration.
     cfg = dict(mine[0].config)
     path = tmp_root / "apache-check.json"
     path.write_text(json.dumps(cfg, indent=2))
-    cp = subprocess.run([str(binary()), "check", "--config", str(path)], capture_output=True,
-                        env=clean_env(), timeout=30 * slow_factor(), stdin=subprocess.DEVNULL)
+    cp = run_cli(["check", "--config", path])
     out = cp.stdout + cp.stderr
-    assert cp.returncode == 0, out.decode(errors="replace")[-2000:]
-    leaked = [label for label, needle in _forms(SECRETS).items() if needle in out]
-    assert not leaked, f"`authshim check` printed: {leaked}"
+    assert cp.returncode == 0, out[-2000:]
+    leaked = reg.find(out)
+    assert not leaked, f"`authshim check` printed: {sorted(leaked)}"

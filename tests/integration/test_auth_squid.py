@@ -33,21 +33,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from harness.authshim import STARTED, binary, make_config
+from harness import secrets
+from harness.authshim import STARTED, make_config, run_cli
 from harness.client import RawConn, curl, sha256_file
 from harness.squid import BASIC_NCSA_AUTH, DIGEST_FILE_AUTH, Squid, SquidAuth, squid_available
 from harness.squid_auth import (HelperLog, digest_ha1, digest_plain_line_ok, write_digest_file,
                                 write_htpasswd)
-from harness.util import clean_env, slow_factor, wait_until
+from harness.util import slow_factor, wait_until
 
 pytestmark = pytest.mark.skipif(not squid_available(), reason="squid is not installed")
 
@@ -71,16 +70,11 @@ logformat shimconn %ts.%03tu %>a:%>p %Ss/%03>Hs %rm %ru %un
 access_log stdio:{dir}/conns.log shimconn
 """
 
-# Every secret the module hands to authshim, for the final log check.
-SECRETS: dict[str, str] = {}
-
 
 def _remember_secret(user: str, password: str, digest: bool):
-    SECRETS[f"password of {user!r}"] = password
-    SECRETS[f"base64(user:password) of {user!r}"] = base64.b64encode(
-        f"{user}:{password}".encode()).decode()
-    if digest:
-        SECRETS[f"HA1 of {user!r}"] = digest_ha1(user, REALM, password)
+    """Registers the credential for the secrets checks (harness/secrets.py); Digest with the
+    realm, for its HA1 forms."""
+    secrets.register(user, password, REALM if digest else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,44 +605,9 @@ def test_digest_wrong_password_one_attempt(squid_digest, start_authshim, nginx, 
 # Secrets: last in the module, over every authshim this module started
 
 
-def _secret_forms(secrets: dict) -> dict[str, bytes]:
-    """Each secret as UTF-8, JSON-escaped (ASCII and UTF-8) and %-escaped; HA1 also in upper
-    case."""
-    forms = {}
-    for label, value in secrets.items():
-        forms[label] = value.encode("utf-8")
-        for how, text in (("JSON-escaped", json.dumps(value)[1:-1]),
-                          ("JSON-escaped UTF-8", json.dumps(value, ensure_ascii=False)[1:-1]),
-                          ("%-escaped", urllib.parse.quote(value, safe=""))):
-            if text != value:
-                forms[f"{label} ({how})"] = text.encode("utf-8")
-        if label.startswith("HA1"):
-            forms[label + " (upper case)"] = value.upper().encode()
-    return forms
-
-
-def find_secrets(paths, secrets: dict) -> list[tuple[str, str]]:
-    """(path, label) for every secret form found in the given files (bytes, no decoding)."""
-    hits = []
-    forms = _secret_forms(secrets)
-    for p in paths:
-        try:
-            data = Path(p).read_bytes()
-        except OSError:
-            continue
-        for label, needle in forms.items():
-            if needle in data:
-                hits.append((str(p), label))
-    return hits
-
-
-def find_secrets_in_text(text: str, secrets: dict) -> list[str]:
-    data = text.encode("utf-8", "replace")
-    return [label for label, needle in _secret_forms(secrets).items() if needle in data]
-
-
 def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_dir):
-    assert SECRETS, "no secret was recorded: the module's other tests did not run"
+    reg = secrets.REGISTRY
+    assert reg, "no secret was recorded: the module's other tests did not run"
     # Canary: the same search finds a password written on purpose (proves it can fail).
     canary = tmp_root / "canary.log"
     canary.write_bytes(b"x " + SPECIAL_PW.encode() + b" x\n" +
@@ -656,10 +615,12 @@ def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_d
                        digest_ha1(DIGEST_USER, REALM, DIGEST_PW).encode() + b"\n" +
                        json.dumps(SPECIAL_PW).encode() + b"\n")
     os.chmod(canary, 0o600)
-    canary_hits = {label for _, label in find_secrets([canary], SECRETS)}
+    canary_hits = {label for _, label in reg.find_in_files([canary])}
     canary.unlink()
-    for label in (f"password of {SPECIAL_USER!r}", f"base64(user:password) of {BASIC_USER!r}",
-                  f"HA1 of {DIGEST_USER!r}", f"password of {SPECIAL_USER!r} (JSON-escaped)"):
+    for label in (reg.label(SPECIAL_USER, SPECIAL_PW, "password"),
+                  reg.label(BASIC_USER, BASIC_PW, "base64(user:password)"),
+                  reg.label(DIGEST_USER, DIGEST_PW, "MD5 HA1", REALM),
+                  reg.label(SPECIAL_USER, SPECIAL_PW, "password (JSON-escaped)")):
         assert label in canary_hits, f"the search misses a planted secret: {label}"
 
     # Every log and output file of every authshim started in this module (trace level).
@@ -672,8 +633,8 @@ def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_d
         lf = inst.log_file()
         if lf is not None:
             files.append(lf)
-    hits = find_secrets(files, SECRETS)
-    assert not hits, f"secrets in authshim output: {[(Path(p).name, l) for p, l in hits]}"
+    hits = reg.find_in_files(files)
+    assert not hits, f"secrets in authshim output: {[(p.name, l) for p, l in hits]}"
 
     # `authshim check` prints the effective configuration: no secret from any source.
     st = Setup("basic", squid_basic, SPECIAL_USER, SPECIAL_PW, nginx, secrets_dir)
@@ -687,11 +648,10 @@ def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_d
     for kind, (cfg, env) in checks.items():
         path = tmp_root / f"check-{kind}.json"
         path.write_text(json.dumps(cfg, indent=2))
-        cp = subprocess.run([str(binary()), "check", "--config", str(path)], capture_output=True,
-                            env=clean_env(env), timeout=30 * slow_factor(), stdin=subprocess.DEVNULL)
-        out = cp.stdout.decode("utf-8", "replace") + cp.stderr.decode("utf-8", "replace")
+        cp = run_cli(["check", "--config", path], env=env)
+        out = cp.stdout + cp.stderr
         path.unlink()  # the plain one holds the password
         assert cp.returncode == 0, f"check ({kind}) exit {cp.returncode}: " \
                                    f"{[l for l in out.splitlines() if 'password' not in l][:20]}"
-        found = find_secrets_in_text(out, SECRETS)
-        assert not found, f"`authshim check` ({kind} source) printed: {found}"
+        found = reg.find(out)
+        assert not found, f"`authshim check` ({kind} source) printed: {sorted(found)}"

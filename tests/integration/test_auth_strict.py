@@ -14,7 +14,6 @@ Fake self-check findings that shape the tests (checked here, see the `test_fake_
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -22,11 +21,11 @@ import os
 import subprocess
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 import pytest
 
+from harness import secrets
 from harness.authshim import STARTED, make_config
 from harness.client import CURL, RawConn, curl, sha256_file
 from harness.strict_proxy import (ALGORITHMS, BASIC, REALM, DigestOffer, NonceState, Rejection,
@@ -42,16 +41,11 @@ USERS = {USER: PW, UNI_USER: UNI_PW}
 WRONG_PW = "Wrong-pw-Zq8x7"
 ORIGIN = "http://origin.example"
 
-# Every secret handed to authshim, for the final log check.
-SECRETS: dict[str, str] = {}
-
 
 def _remember(user: str, password: str):
-    SECRETS[f"password of {user!r}"] = password
-    SECRETS[f"base64(user:password) of {user!r}"] = base64.b64encode(
-        f"{user}:{password}".encode()).decode()
-    for alg in ("MD5", "SHA-256", "SHA-512-256"):
-        SECRETS[f"{alg} HA1 of {user!r}"] = digest_ha1(alg, user, REALM, password)
+    """Registers the credential for the secrets checks (harness/secrets.py): password,
+    base64(user:password), MD5 / SHA-256 / SHA-512-256 HA1."""
+    secrets.register(user, password, REALM)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,25 +632,16 @@ def test_zz_no_secrets_in_authshim_output(tmp_root):
     credential (also JSON- and %-escaped) in no file of any authshim of this module (trace
     level); the search is shown to find a planted secret first."""
     mine = [inst for inst in STARTED if inst.name.startswith("strict-")]
-    assert mine and SECRETS, "no authshim with credentials ran in this module"
-    forms = {}
-    for label, value in SECRETS.items():
-        forms[label] = value.encode()
-        for how, text in (("JSON-escaped", json.dumps(value)[1:-1]),
-                          ("JSON-escaped UTF-8", json.dumps(value, ensure_ascii=False)[1:-1]),
-                          ("%-escaped", urllib.parse.quote(value, safe=""))):
-            if text != value:
-                forms[f"{label} ({how})"] = text.encode()
+    reg = secrets.REGISTRY
+    assert mine and reg, "no authshim with credentials ran in this module"
+    # The HA1 planted here comes from the fake's own RFC 7616 code, not the registry's.
     canary = (json.dumps(PW) + " " + digest_ha1("SHA-512-256", UNI_USER, REALM, UNI_PW)).encode()
-    found = {label for label, needle in forms.items() if needle in canary}
-    assert {f"password of {USER!r} (JSON-escaped)",
-            f"SHA-512-256 HA1 of {UNI_USER!r}"} <= found, found
+    found = reg.find(canary)
+    assert {reg.label(USER, PW, "password (JSON-escaped)"),
+            reg.label(UNI_USER, UNI_PW, "SHA-512-256 HA1", REALM)} <= found, found
     hits = []
     for inst in mine:
         assert inst.config["log"]["level"] == "trace"
-        for p in inst.dir.iterdir():
-            if p.is_file() and p.name != "authshim.json":
-                data = p.read_bytes()
-                hits += [(inst.name, p.name, label) for label, needle in forms.items()
-                         if needle in data]
+        files = [p for p in inst.dir.iterdir() if p.is_file() and p.name != "authshim.json"]
+        hits += [(inst.name, p.name, label) for p, label in reg.find_in_files(files)]
     assert not hits, f"secrets in authshim output: {hits}"

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import secrets
 from .proc import ManagedProcess
 from .util import LOOPBACK, clean_env, parse_duration, slow_factor
 
@@ -41,11 +42,23 @@ def source_dir() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def run_cli(args: list, timeout: float = 30.0, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Runs `authshim ARGS` to completion, output captured as text."""
-    return subprocess.run([str(binary())] + [str(a) for a in args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, errors="replace", env=clean_env(),
-                          timeout=timeout * slow_factor(), cwd=cwd)
+# Every `run_cli` call of this session: argv, exit status, raw stdout / stderr (for the
+# suite-wide secrets scan, see artifacts.py).
+CLI_RUNS: list[dict] = []
+
+
+def run_cli(args: list, timeout: float = 30.0, cwd: Path | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs `authshim ARGS` to completion (`env`: extra variables), output captured and
+    returned as text (UTF-8, undecodable bytes replaced); the raw output is kept in CLI_RUNS."""
+    argv = [str(binary())] + [str(a) for a in args]
+    cp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(env),
+                        timeout=timeout * slow_factor(), cwd=cwd)
+    CLI_RUNS.append({"argv": argv, "returncode": cp.returncode, "stdout": cp.stdout,
+                     "stderr": cp.stderr})
+    cp.stdout = cp.stdout.decode("utf-8", "replace")
+    cp.stderr = cp.stderr.decode("utf-8", "replace")
+    return cp
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -131,6 +144,7 @@ class Authshim:
 
     def start(self, timeout: float = 15.0) -> "Authshim":
         self.config_path.write_text(json.dumps(self.config, indent=2))
+        secrets.REGISTRY.register_config(self.config, self.dir, self.env)
         self.proc = ManagedProcess(self.name, [binary(), "run", "--config", self.config_path],
                                    self.dir, env=self.env).start()
         STARTED.append(self)
