@@ -38,6 +38,7 @@ struct upstream_auth::waiter {
 
 upstream_auth::upstream_auth(settings s)
     : settings_(std::move(s)),
+      basic_header_(auth::basic_authorization(settings_.username, settings_.password.expose())),
       guard_(settings_.max_rejections, settings_.retry_after, make_random()) {}
 
 std::string upstream_auth::paused_message() const {
@@ -66,6 +67,7 @@ asio::awaitable<upstream_auth::plan> upstream_auth::prepare(upstream_connection&
                                                             std::optional<std::string_view> body) {
     for (;;) {
         std::shared_ptr<waiter> w;
+        auth::scheme scheme = auth::scheme::basic;
         {
             std::lock_guard lock(mutex_);
             // A connection without a nonce of its own takes over one that another connection
@@ -78,39 +80,41 @@ asio::awaitable<upstream_auth::plan> upstream_auth::prepare(upstream_connection&
             // nothing; the 407 brings the challenge. That is not a credential check.
             if (!scheme_ || (*scheme_ == auth::scheme::digest && !connection.digest))
                 co_return plan{};
+            scheme = *scheme_;
             switch (guard_.begin_attempt(clock::now())) {
             case auth::lockout_guard::verdict::paused:
                 co_return plan{plan::kind::paused, {}, false, paused_message()};
-            case auth::lockout_guard::verdict::go: {
-                plan p;
-                p.carries_credentials = true;
-                if (*scheme_ == auth::scheme::basic) {
-                    p.header =
-                        auth::basic_authorization(settings_.username, settings_.password.expose());
-                    co_return p;
-                }
-                const auto ec =
-                    connection.digest->authorize(method, digest_uri, settings_.username,
-                                                 settings_.password.expose(), body, p.header);
-                if (!ec) co_return p;
-                guard_.on_abandoned();
-                wake_waiters();
-                co_return plan{plan::kind::paused,
-                               {},
-                               false,
-                               "cannot answer the upstream's Digest challenge: " + ec.message()};
-            }
+            case auth::lockout_guard::verdict::go:
+                break;
             case auth::lockout_guard::verdict::wait:
+                w = std::make_shared<waiter>();
+                w->executor = co_await asio::this_coro::executor;
+                w->timer = std::make_shared<asio::steady_timer>(w->executor);
+                w->timer->expires_after(settings_.wait_limit);
+                waiters_.push_back(w);
                 break;
             }
-            w = std::make_shared<waiter>();
-            w->executor = co_await asio::this_coro::executor;
-            w->timer = std::make_shared<asio::steady_timer>(w->executor);
-            w->timer->expires_after(settings_.wait_limit);
-            waiters_.push_back(w);
         }
-        // Another request is trying the unverified credential: wait for its outcome.
-        co_await w->timer->async_wait(use_tuple);
+        if (w) {
+            // Another request is trying the unverified credential: wait for its outcome.
+            co_await w->timer->async_wait(use_tuple);
+            continue;
+        }
+        // The answer is computed outside the lock: the Digest state belongs to this connection.
+        plan p;
+        p.carries_credentials = true;
+        if (scheme == auth::scheme::basic) {
+            p.header = std::string(basic_header_.expose());
+            co_return p;
+        }
+        const auto ec = connection.digest->authorize(method, digest_uri, settings_.username,
+                                                     settings_.password.expose(), body, p.header);
+        if (!ec) co_return p;
+        on_abandoned(true);
+        co_return plan{plan::kind::paused,
+                       {},
+                       false,
+                       "cannot answer the upstream's Digest challenge: " + ec.message()};
     }
 }
 

@@ -91,6 +91,7 @@ private:
     std::string paused_message() const; // requires mutex_
 
     const settings settings_;
+    const config::secret_string basic_header_; ///< `Basic <base64>`, computed once
     mutable std::mutex mutex_;
     auth::lockout_guard guard_;          // guarded by mutex_
     std::optional<auth::scheme> scheme_; // guarded by mutex_
