@@ -120,6 +120,14 @@ def squid(tmp_root):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_root):
+    """`secrets/` in the tmp dir (mode 0700), for password files (`secrets.write_secret`)."""
+    d = tmp_root / "secrets"
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d
+
+
 @pytest.fixture(scope="session")
 def pyorigin():
     o = PyOrigin().start()

@@ -21,10 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,8 +30,10 @@ import pytest
 from harness import secrets
 from harness.apache import Apache, apache_available
 from harness.authshim import STARTED, make_config, run_cli
-from harness.client import RawConn, curl, sha256_file
-from harness.util import slow_factor
+from harness.client import (RawConn, burst, clients_not_all_200, curl, get_keepalive,
+                            run_parallel_clients, sha256_file, summarize)
+from harness.secrets import write_secret
+from harness.util import LogCursor, slow_factor, wait_until_quiet
 
 pytestmark = pytest.mark.skipif(not apache_available(), reason="apache2 is not installed")
 
@@ -56,23 +56,6 @@ def _remember(password: str):
 # Apache logs
 
 
-class _Cursor:
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.offset = path.stat().st_size
-        except OSError:
-            self.offset = 0
-
-    def text(self) -> str:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-
 class Entry:
     """One line of the `shim` access log (see harness/apache.py)."""
 
@@ -90,8 +73,8 @@ class ApacheWindow:
 
     def __init__(self, apache: Apache):
         self.apache = apache
-        self.access = _Cursor(apache.dir / "access.log")
-        self.errors = _Cursor(apache.dir / "error.log")
+        self.access = LogCursor(apache.dir / "access.log")
+        self.errors = LogCursor(apache.dir / "error.log")
 
     def entries(self) -> list[Entry]:
         return [Entry(l) for l in self.access.text().splitlines() if l.strip()]
@@ -108,16 +91,8 @@ class ApacheWindow:
     def settle(self, min_entries: int = 0, quiet: float = 0.3, timeout: float = 15.0):
         """Waits until at least `min_entries` lines are logged and nothing new arrives for
         `quiet` seconds (Apache logs a request when it ends; a tunnel when it closes)."""
-        deadline = time.monotonic() + timeout * slow_factor()
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            n = len(self.entries())
-            if n != last:
-                last, since = n, time.monotonic()
-            elif n >= min_entries and time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"Apache logged {last} lines, expected at least {min_entries}")
+        wait_until_quiet(lambda: len(self.entries()), min_entries, quiet, timeout * slow_factor(),
+                         what="Apache", unit="lines")
 
     def describe(self, limit: int = 12) -> str:
         entries = self.entries()
@@ -141,13 +116,6 @@ def apache(tmp_root, nginx):
         a.stop()
 
 
-@pytest.fixture(scope="module")
-def secrets_dir(tmp_root):
-    d = tmp_root / "secrets"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return d
-
-
 def shim_config(apache: Apache, nginx, pw_file: Path) -> dict:
     return make_config(
         apache.address, upstream_name="apache",
@@ -161,9 +129,7 @@ def shim_config(apache: Apache, nginx, pw_file: Path) -> dict:
 def start_shim(launcher, apache, nginx, secrets_dir, name: str, password: str = PASSWORD):
     """A fresh authshim whose password comes from `NAME-pw.txt` (mode 0600, one newline)."""
     _remember(password)
-    pw_file = secrets_dir / f"{name}-pw.txt"
-    pw_file.write_bytes(password.encode() + b"\n")
-    os.chmod(pw_file, 0o600)
+    pw_file = write_secret(secrets_dir / f"{name}-pw.txt", password)
     return launcher(shim_config(apache, nginx, pw_file), name)
 
 
@@ -175,22 +141,6 @@ def shim(start_authshim_module, apache, nginx, secrets_dir):
 @pytest.fixture(scope="module")
 def file_5m(nginx):
     return nginx.add_file("five.bin", MEDIUM_5M)
-
-
-def get_keepalive(port: int, nginx, count: int, statuses: list) -> None:
-    """`count` GETs of /small.bin over one client connection, recording each status (or
-    (status, body start) for a wrong answer, stopping there)."""
-    host = f"127.0.0.1:{nginx.http_port}"
-    request = f"GET http://{host}/small.bin HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    expected = nginx.files["small.bin"].path.read_bytes()
-    with RawConn(port, timeout=30 * slow_factor()) as c:
-        for _ in range(count):
-            c.send(request)
-            resp = c.read_response(timeout=30 * slow_factor())
-            ok = resp.status == 200 and resp.body == expected
-            statuses.append(200 if ok else (resp.status, resp.text[:300]))
-            if not ok:
-                return
 
 
 def served_by_user(window: ApacheWindow) -> list[Entry]:
@@ -330,9 +280,8 @@ def test_250_sequential_keepalive(apache, start_authshim, nginx, secrets_dir):
     client noticing."""
     shim = start_shim(start_authshim, apache, nginx, secrets_dir, "seq")
     window = ApacheWindow(apache)
-    statuses: list = []
     t0 = time.monotonic()
-    get_keepalive(shim.port, nginx, 250, statuses)
+    statuses = get_keepalive(shim.port, nginx, 250)
     took = time.monotonic() - t0
     window.settle(len(statuses))
     assert len(statuses) == 250 and all(s == 200 for s in statuses), \
@@ -355,24 +304,9 @@ def test_250_sequential_keepalive(apache, start_authshim, nginx, secrets_dir):
 def test_8_parallel_clients_x50(apache, start_authshim, nginx, secrets_dir):
     shim = start_shim(start_authshim, apache, nginx, secrets_dir, "par")
     window = ApacheWindow(apache)
-    results: list[list] = [[] for _ in range(8)]
-    errors = []
-
-    def client(i):
-        try:
-            get_keepalive(shim.port, nginx, 50, results[i])
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"client {i} after {len(results[i])} responses: {e!r}")
-
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120 * slow_factor())
-    took = time.monotonic() - t0
-    bad = [(i, len(r), r[-1] if r else None) for i, r in enumerate(results)
-           if len(r) != 50 or any(s != 200 for s in r)]
+    results, errors, took = run_parallel_clients(
+        8, lambda i, out: get_keepalive(shim.port, nginx, 50, out), 120 * slow_factor())
+    bad = clients_not_all_200(results, 50)
     if errors or bad:
         window.settle(1, timeout=3)
     assert not errors and not bad, f"errors {errors}; clients not all 200: {bad}\n{window.describe()}"
@@ -395,26 +329,6 @@ def _is_rejection_502(r) -> bool:
     return hasattr(r, "status") and r.status == 502 and "rejected" in r.text.lower()
 
 
-def _burst(port: int, url: str, total: int, parallel: int) -> list:
-    host = url.split("/")[2]
-    request = f"GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-
-    def one(_):
-        try:
-            with RawConn(port, timeout=30 * slow_factor()) as c:
-                c.send(request)
-                return c.read_response(timeout=30 * slow_factor())
-        except Exception as e:  # noqa: BLE001 - reported by the caller
-            return e
-
-    with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(one, range(total)))
-
-
-def _summary(responses) -> dict:
-    return dict(Counter(r.status if hasattr(r, "status") else type(r).__name__ for r in responses))
-
-
 def test_wrong_password_one_attempt_then_lockout(apache, start_authshim, nginx, secrets_dir):
     """A wrong password: 502 to the client, exactly one `AH01794 ... password mismatch` in
     Apache's error log (one request carried the credentials), and none after further requests
@@ -422,10 +336,10 @@ def test_wrong_password_one_attempt_then_lockout(apache, start_authshim, nginx, 
     shim = start_shim(start_authshim, apache, nginx, secrets_dir, "wrong", password=WRONG_PW)
     window = ApacheWindow(apache)
     url = nginx.url("/small.bin")
-    first = _burst(shim.port, url, total=40, parallel=8)
+    first = burst(shim.port, url, total=40, parallel=8)
     bad = [r for r in first if not _is_rejection_502(r)]
     window.settle(1)
-    assert not bad, f"expected 40 x 502 'rejected'; got {_summary(first)}; first other: " \
+    assert not bad, f"expected 40 x 502 'rejected'; got {summarize(first)}; first other: " \
                     f"{bad[0].describe() if hasattr(bad[0], 'describe') else bad[0]!r}\n{window.describe()}"
     time.sleep(0.3)
     mismatches = window.error_lines("AH01794")

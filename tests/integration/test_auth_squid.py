@@ -33,17 +33,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from harness import secrets
 from harness.authshim import STARTED, make_config, run_cli
-from harness.client import RawConn, curl, sha256_file
-from harness.squid import BASIC_NCSA_AUTH, DIGEST_FILE_AUTH, Squid, SquidAuth, squid_available
+from harness.client import (burst, clients_not_all_200, curl, get_keepalive, run_parallel_clients,
+                            sha256_file, summarize)
+from harness.secrets import write_secret
+from harness.squid import (BASIC_NCSA_AUTH, CONN_LOG, DIGEST_FILE_AUTH, Squid, SquidAuth,
+                           SquidWindow, squid_available)
 from harness.squid_auth import (HelperLog, digest_ha1, digest_plain_line_ok, write_digest_file,
                                 write_htpasswd)
 from harness.util import slow_factor, wait_until
@@ -64,12 +64,6 @@ WRONG_PW = "Wrong-pw-Zq8x7"
 DIGEST_LOCK_USER = "lock-digest"
 DIGEST_LOCK_PW = "Lock-right-4d"
 
-# A second access log with the client port: distinct ports = upstream connections of authshim.
-CONN_LOG = """\
-logformat shimconn %ts.%03tu %>a:%>p %Ss/%03>Hs %rm %ru %un
-access_log stdio:{dir}/conns.log shimconn
-"""
-
 
 def _remember_secret(user: str, password: str, digest: bool):
     """Registers the credential for the secrets checks (harness/secrets.py); Digest with the
@@ -78,84 +72,7 @@ def _remember_secret(user: str, password: str, digest: bool):
 
 
 # ---------------------------------------------------------------------------------------------
-# Squid access logs
-
-
-class LogCursor:
-    """The part of a Squid log written after the cursor was made."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self.offset = path.stat().st_size
-        except OSError:
-            self.offset = 0
-
-    def lines(self) -> list[list[str]]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read().decode("utf-8", "replace")
-        except OSError:
-            return []
-        return [l.split() for l in data.splitlines() if l.strip()]
-
-
-class SquidWindow:
-    """What one Squid logged during a test: `entries()` are (client ip:port, code/status,
-    method, url, user) from the `shimconn` log; `count_407()` counts `TCP_DENIED/407` in
-    access.log (the native format)."""
-
-    def __init__(self, squid: Squid):
-        self.squid = squid
-        self.access = LogCursor(squid.dir / "access.log")
-        self.conns = LogCursor(squid.dir / "conns.log")
-
-    def entries(self):
-        return [(f[1], f[2], f[3], f[4], f[5]) for f in self.conns.lines() if len(f) >= 6]
-
-    def count_407(self) -> int:
-        return sum(1 for f in self.access.lines() if len(f) > 3 and f[3] == "TCP_DENIED/407")
-
-    def count_407_with_user(self) -> int:
-        """407s for requests that carried credentials (Squid logs their user name)."""
-        return sum(1 for f in self.access.lines()
-                   if len(f) > 7 and f[3] == "TCP_DENIED/407" and f[7] != "-")
-
-    def connections(self) -> int:
-        return len({e[0] for e in self.entries()})
-
-    def settle(self, min_entries: int = 0, quiet: float = 0.4, timeout: float = 20.0):
-        """Waits until at least `min_entries` entries are logged and nothing new arrives for
-        `quiet` seconds (Squid logs a transaction when it ends)."""
-        deadline = time.monotonic() + timeout * slow_factor()
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            n = len(self.conns.lines())
-            if n != last:
-                last, since = n, time.monotonic()
-            elif n >= min_entries and time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"Squid logged {last} entries, expected at least {min_entries}")
-
-
-# ---------------------------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture(scope="module")
-def secrets_dir(tmp_root):
-    d = tmp_root / "secrets"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return d
-
-
-def write_secret(path: Path, text: str) -> Path:
-    """A password file as authshim wants it: mode 0600, one trailing newline."""
-    path.write_bytes(text.encode("utf-8") + b"\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -249,54 +166,6 @@ def shim(setup, start_authshim_module):
     cfg = setup.config({"env": "AUTHSHIM_TEST_DIGEST_PASSWORD"})
     return start_authshim_module(cfg, "shim-digest",
                                  env={"AUTHSHIM_TEST_DIGEST_PASSWORD": setup.password})
-
-
-# ---------------------------------------------------------------------------------------------
-# Clients
-
-
-def get_small_keepalive(port: int, nginx, count: int, results: list | None = None) -> list[int]:
-    """`count` GETs of /small.bin over one client connection; returns the statuses (stops at
-    the first non-200 or broken connection, recording it)."""
-    host = f"127.0.0.1:{nginx.http_port}"
-    request = f"GET http://{host}/small.bin HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    expected = nginx.files["small.bin"].path.read_bytes()
-    statuses = [] if results is None else results
-    with RawConn(port, timeout=30 * slow_factor()) as c:
-        for _ in range(count):
-            c.send(request)
-            resp = c.read_response(timeout=30 * slow_factor())
-            ok = resp.status == 200 and resp.body == expected
-            statuses.append(resp.status if ok else (resp.status, resp.text[:300]))
-            if not ok:
-                break
-    return statuses
-
-
-def burst(port: int, url: str, total: int = 100, parallel: int = 16) -> list:
-    """`total` GETs, each on its own client connection, `parallel` at a time. Returns the
-    responses (or the exception a request raised)."""
-    host = url.split("/")[2]
-    request = f"GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-
-    def one(_):
-        try:
-            with RawConn(port, timeout=30 * slow_factor()) as c:
-                c.send(request)
-                return c.read_response(timeout=30 * slow_factor())
-        except Exception as e:  # noqa: BLE001 - reported by the caller
-            return e
-
-    with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(one, range(total)))
-
-
-def summarize(responses) -> dict:
-    out: dict = {}
-    for r in responses:
-        key = r.status if hasattr(r, "status") else type(r).__name__
-        out[key] = out.get(key, 0) + 1
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +267,7 @@ def test_1000_sequential_keepalive(setup, start_authshim, nginx):
     shim = setup.start(start_authshim, "seq")
     window = SquidWindow(setup.squid)
     t0 = time.monotonic()
-    statuses = get_small_keepalive(shim.port, nginx, 1000)
+    statuses = get_keepalive(shim.port, nginx, 1000)
     took = time.monotonic() - t0
     assert len(statuses) == 1000 and all(s == 200 for s in statuses), \
         f"after {len(statuses)} requests: last {statuses[-1]!r}"
@@ -418,24 +287,9 @@ def test_1000_sequential_keepalive(setup, start_authshim, nginx):
 def test_16_parallel_clients_x100(setup, start_authshim, nginx):
     shim = setup.start(start_authshim, "par")
     window = SquidWindow(setup.squid)
-    results = [[] for _ in range(16)]
-    errors = []
-
-    def client(i):
-        try:
-            get_small_keepalive(shim.port, nginx, 100, results[i])
-        except Exception as e:  # noqa: BLE001
-            errors.append(f"client {i}: {e!r}")
-
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120 * slow_factor())
-    took = time.monotonic() - t0
-    bad = [(i, len(r), r[-1] if r else None) for i, r in enumerate(results)
-           if len(r) != 100 or any(s != 200 for s in r)]
+    results, errors, took = run_parallel_clients(
+        16, lambda i, out: get_keepalive(shim.port, nginx, 100, out), 120 * slow_factor())
+    bad = clients_not_all_200(results, 100)
     assert not errors and not bad, f"errors {errors}; clients not all 200: {bad}"
     window.settle(1600)
     n407, conns = window.count_407(), window.connections()

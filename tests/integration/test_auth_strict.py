@@ -19,7 +19,6 @@ import json
 import math
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,8 @@ import pytest
 
 from harness import secrets
 from harness.authshim import STARTED, make_config
-from harness.client import CURL, RawConn, curl, sha256_file
+from harness.client import CURL, RawConn, curl, run_parallel_clients, sha256_file
+from harness.secrets import write_secret
 from harness.strict_proxy import (ALGORITHMS, BASIC, REALM, DigestOffer, NonceState, Rejection,
                                   Seen, StrictProxy, digest_ha1, digest_response,
                                   rfc8187_encode, userhash)
@@ -69,13 +69,6 @@ def strict():
             p.stop()
 
 
-@pytest.fixture(scope="module")
-def secrets_dir(tmp_root):
-    d = tmp_root / "secrets-strict"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return d
-
-
 _names = iter(range(1, 10_000))
 
 
@@ -83,9 +76,7 @@ def start_shim(launcher, secrets_dir: Path, fake: StrictProxy, name: str,
                schemes=("digest", "basic"), user: str = USER, password: str = PW, **sections):
     """authshim in front of `fake` with `user`'s password in a 0600 file, log level trace."""
     _remember(user, password)
-    pw_file = secrets_dir / f"{name}-{next(_names)}.txt"
-    pw_file.write_bytes(password.encode("utf-8") + b"\n")
-    os.chmod(pw_file, 0o600)
+    pw_file = write_secret(secrets_dir / f"{name}-{next(_names)}.txt", password)
     cfg = make_config(
         fake.address, upstream_name="strict",
         upstreams=[{"name": "strict", "address": fake.address, "credentials": "machine",
@@ -550,20 +541,10 @@ def test_nc_under_concurrency(strict, start_authshim, secrets_dir, close):
     fake = strict([[DigestOffer("SHA-256")]], close_after=5 if close else None,
                   close_mode=close or "idle")
     shim = start_shim(start_authshim, secrets_dir, fake, f"concurrent-{close}")
-    results: list = [None] * 16
-
-    def client(i):
-        results[i] = get_many(shim.port, 20, f"/c{i}")
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120 * slow_factor())
-    took = time.monotonic() - t0
+    results, errors, took = run_parallel_clients(
+        16, lambda i, out: out.extend(get_many(shim.port, 20, f"/c{i}")), 120 * slow_factor())
     bad = [(i, r) for i, r in enumerate(results) if r != ["200"] * 20]
-    assert not bad, f"{bad[:3]}\n{fake.describe()}"
+    assert not bad, f"{bad[:3]} {errors}\n{fake.describe()}"
     _no_rejections(fake)
     ok = ok_seen(fake)
     assert len(ok) == 320, fake.describe()
@@ -589,18 +570,10 @@ def test_wrong_password_one_rejection(strict, start_authshim, secrets_dir):
     fake = strict([[DigestOffer("SHA-256")]])
     shim = start_shim(start_authshim, secrets_dir, fake, "wrongpw", password=WRONG_PW)
     statuses = get_many(shim.port, 10, "/wrong")
-    results: list = [None] * 8
-
-    def client(i):
-        results[i] = get_many(shim.port, 5, f"/wrong{i}")
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60 * slow_factor())
+    results, errors, _ = run_parallel_clients(
+        8, lambda i, out: out.extend(get_many(shim.port, 5, f"/wrong{i}")), 60 * slow_factor())
     statuses += [s for r in results for s in (r or ["none"])]
-    assert statuses == ["502"] * 50, f"{statuses}\n{fake.describe()}"
+    assert statuses == ["502"] * 50, f"{statuses} {errors}\n{fake.describe()}"
     rejected = [s for s in fake.seen() if s.outcome == "rejected"]
     assert len(rejected) == 1 and "wrong response" in rejected[0].reason, fake.describe()
     assert len(auth_schemes(fake)) == 1, fake.describe()

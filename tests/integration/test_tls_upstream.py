@@ -28,8 +28,9 @@ import pytest
 
 from harness import secrets
 from harness.authshim import STARTED, make_config, run_cli
-from harness.client import RawConn, curl, sha256_file
-from harness.squid import BASIC_NCSA_AUTH, Squid, SquidAuth, squid_available
+from harness.client import curl, get_keepalive, sha256_file
+from harness.secrets import write_secret
+from harness.squid import BASIC_NCSA_AUTH, CONN_LOG, Squid, SquidAuth, SquidWindow, squid_available
 from harness.squid_auth import HelperLog, write_htpasswd
 from harness.stunnel import Stunnel, issue_server_cert, make_ca, stunnel_available
 from harness.util import slow_factor
@@ -45,62 +46,6 @@ MISMATCH_HOST = "127.0.0.2"
 # Generous on purpose: the failure cases must answer well before it (no hang until timeout).
 CONNECT_TIMEOUT = "20s"
 PROMPT = 3.0  # seconds (x3 on sanitizer builds) within which a TLS failure must become a 502
-
-CONN_LOG = """\
-logformat shimconn %ts.%03tu %>a:%>p %Ss/%03>Hs %rm %ru %un
-access_log stdio:{dir}/conns.log shimconn
-"""
-
-
-# ---------------------------------------------------------------------------------------------
-# Squid logs
-
-
-class SquidWindow:
-    """What Squid logged after the window was opened: `count_407()` from access.log,
-    `entries()` = (client ip:port, code/status, method, url, user) from conns.log. Squid's
-    client is stunnel: one stunnel->Squid connection per authshim TLS connection."""
-
-    def __init__(self, squid: Squid):
-        self.squid = squid
-        self.offsets = {n: self._size(n) for n in ("access.log", "conns.log")}
-
-    def _size(self, name: str) -> int:
-        try:
-            return (self.squid.dir / name).stat().st_size
-        except OSError:
-            return 0
-
-    def _lines(self, name: str) -> list[list[str]]:
-        try:
-            with open(self.squid.dir / name, "rb") as f:
-                f.seek(self.offsets[name])
-                data = f.read().decode("utf-8", "replace")
-        except OSError:
-            return []
-        return [l.split() for l in data.splitlines() if l.strip()]
-
-    def entries(self):
-        return [tuple(f[1:6]) for f in self._lines("conns.log") if len(f) >= 6]
-
-    def count_407(self) -> int:
-        return sum(1 for f in self._lines("access.log") if len(f) > 3 and f[3] == "TCP_DENIED/407")
-
-    def connections(self) -> int:
-        return len({e[0] for e in self.entries()})
-
-    def settle(self, min_entries: int, quiet: float = 0.4, timeout: float = 20.0):
-        deadline = time.monotonic() + timeout * slow_factor()
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            n = len(self.entries())
-            if n != last:
-                last, since = n, time.monotonic()
-            elif n >= min_entries and time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"Squid logged {last} entries, expected at least {min_entries}")
-
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures
@@ -118,6 +63,8 @@ def pki(tmp_root):
 
 @pytest.fixture(scope="module")
 def squid_basic(tmp_root):
+    """Squid's client is stunnel: one stunnel->Squid connection (SquidWindow.connections()) per
+    authshim TLS connection."""
     s = Squid(tmp_root, name="squid-tls", extra=CONN_LOG.format(dir=tmp_root / "squid-tls"))
     d = s.prepare_dir()
     htpasswd = write_htpasswd(d / "htpasswd", {USER: PASSWORD}, "-B")
@@ -142,14 +89,11 @@ def tls_proxy(tmp_root, pki, squid_basic):
 
 
 @pytest.fixture(scope="module")
-def secrets_dir(tmp_root):
+def secrets_dir(secrets_dir):
+    """conftest's, with USER's password in `basic.txt`."""
     secrets.register(USER, PASSWORD)  # for the secrets checks (harness/secrets.py)
-    d = tmp_root / "secrets"
-    d.mkdir(mode=0o700, exist_ok=True)
-    path = d / "basic.txt"
-    path.write_bytes(PASSWORD.encode() + b"\n")
-    os.chmod(path, 0o600)
-    return d
+    write_secret(secrets_dir / "basic.txt", PASSWORD)
+    return secrets_dir
 
 
 def shim_config(nginx, secrets_dir, address: str, ca_file: str | None = "ca.pem", **sections):
@@ -221,19 +165,8 @@ def test_50_sequential_keepalive_one_407(start_authshim, tls_proxy, pki, squid_b
     shim = start_tls_shim(start_authshim, "seq", nginx, secrets_dir,
                           f"https://localhost:{tls_proxy.port}", pki.ca)
     window = SquidWindow(squid_basic)
-    host = f"127.0.0.1:{nginx.http_port}"
-    request = f"GET http://{host}/small.bin HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    expected = nginx.files["small.bin"].path.read_bytes()
-    statuses = []
     t0 = time.monotonic()
-    with RawConn(shim.port, timeout=30 * slow_factor()) as c:
-        for _ in range(50):
-            c.send(request)
-            resp = c.read_response(timeout=30 * slow_factor())
-            ok = resp.status == 200 and resp.body == expected
-            statuses.append(resp.status if ok else (resp.status, resp.text[:300]))
-            if not ok:
-                break
+    statuses = get_keepalive(shim.port, nginx, 50)
     took = time.monotonic() - t0
     assert len(statuses) == 50 and all(s == 200 for s in statuses), \
         f"after {len(statuses)} requests: last {statuses[-1]!r}"

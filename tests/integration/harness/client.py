@@ -1,16 +1,19 @@
 """Clients: curl (the real HTTP client for well-formed traffic) and a raw socket client for
-malformed requests and exact byte checks."""
+malformed requests and exact byte checks; on top of it, keep-alive GET series, bursts of
+one-request connections and parallel clients for the load-style tests."""
 
 from __future__ import annotations
 
 import hashlib
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .util import LOOPBACK, clean_env
+from .util import LOOPBACK, clean_env, slow_factor
 
 CURL = "/usr/bin/curl"
 
@@ -233,3 +236,79 @@ def raw_request(port: int, data: bytes, method: str = "GET", timeout: float = 10
         resp = c.read_response(method, timeout=timeout)
         closed = c.closed_by_peer(3.0) if check_close else None
         return resp, closed
+
+
+def get_keepalive(port: int, nginx, count: int, statuses: list | None = None) -> list:
+    """`count` GETs of nginx's /small.bin over one client connection to `port`. Records 200
+    for each right answer, (status, body start) for a wrong one and stops there; `statuses`
+    (filled as it goes, so a caller keeps what came before an exception) is returned."""
+    host = f"127.0.0.1:{nginx.http_port}"
+    request = f"GET http://{host}/small.bin HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    expected = nginx.files["small.bin"].path.read_bytes()
+    statuses = [] if statuses is None else statuses
+    with RawConn(port, timeout=30 * slow_factor()) as c:
+        for _ in range(count):
+            c.send(request)
+            resp = c.read_response(timeout=30 * slow_factor())
+            ok = resp.status == 200 and resp.body == expected
+            statuses.append(200 if ok else (resp.status, resp.text[:300]))
+            if not ok:
+                break
+    return statuses
+
+
+def burst(port: int, url: str, total: int = 100, parallel: int = 16) -> list:
+    """`total` GETs of `url` through `port`, each on its own client connection, `parallel` at
+    a time. Returns the responses (or the exception a request raised)."""
+    host = url.split("/")[2]
+    request = f"GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+    def one(_):
+        try:
+            with RawConn(port, timeout=30 * slow_factor()) as c:
+                c.send(request)
+                return c.read_response(timeout=30 * slow_factor())
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            return e
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(one, range(total)))
+
+
+def summarize(responses) -> dict:
+    """{status or exception type name: count} of `burst` results."""
+    out: dict = {}
+    for r in responses:
+        key = r.status if hasattr(r, "status") else type(r).__name__
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def run_parallel_clients(n: int, client, timeout: float) -> tuple[list[list], list[str], float]:
+    """Runs `client(i, results)` for i in 0..n-1, each in its own thread, and joins each thread
+    with `timeout` (the caller scales it). `client` appends what it gets to its `results` list,
+    so what came before an exception is kept. Returns (the n result lists, one error line per
+    client that raised, seconds taken)."""
+    results: list[list] = [[] for _ in range(n)]
+    errors: list[str] = []
+
+    def run(i):
+        try:
+            client(i, results[i])
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            errors.append(f"client {i} after {len(results[i])} responses: {e!r}")
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results, errors, time.monotonic() - t0
+
+
+def clients_not_all_200(results: list[list], count: int) -> list:
+    """(client, responses, last status) of each client in `results` that did not get `count`
+    times 200."""
+    return [(i, len(r), r[-1] if r else None) for i, r in enumerate(results)
+            if len(r) != count or any(s != 200 for s in r)]

@@ -87,20 +87,27 @@ class _FakeServer:
     def serve(self, conn, index):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def drop_connections(self) -> list[socket.socket]:
+        """Shuts down every open client connection (a restart as the client sees it); returns
+        them."""
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return conns
+
     def stop(self):
         self._stop.set()
         try:
             self.listener.close()
         except OSError:
             pass
+        conns = self.drop_connections()
         with self._lock:
-            conns = list(self._conns)
             threads = list(self._threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for t in threads:
             t.join(timeout=5)
         for c in conns:

@@ -13,7 +13,8 @@ the forms that must never appear in any log, `authshim check` output or test out
 Each needle has a label ("password of 'svc' (JSON-escaped)", "SHA-256 HA1 of 'svc' #2": the
 second password registered for that user) that names its kind and user, never the secret;
 reports show labels only. The module's needles are handed to the suite-wide scan at the end
-of the session (conftest.py, tests/integration/scan_secrets.py); the scan reuses `scan_file`."""
+of the session (conftest.py, tests/integration/scan_secrets.py); the scan reuses `scan_file`.
+`write_secret` writes a password file the way authshim reads one."""
 
 from __future__ import annotations
 
@@ -161,3 +162,10 @@ class Registry:
 
 REGISTRY = Registry()
 register = REGISTRY.register
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """A password file as authshim wants it: mode 0600, one trailing newline."""
+    path.write_bytes(text.encode("utf-8") + b"\n")
+    os.chmod(path, 0o600)
+    return path

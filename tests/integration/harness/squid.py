@@ -1,6 +1,7 @@
 """Squid 5 as the upstream proxy, run in the foreground with `-N`: open to 127.0.0.0/8 by
 default, or requiring proxy authentication (`auth=SquidAuth(...)`: Basic through
-`basic_ncsa_auth`, Digest through `digest_file_auth`, or any helper command)."""
+`basic_ncsa_auth`, Digest through `digest_file_auth`, or any helper command). `SquidWindow`
+reads what one Squid logged during a test."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .proc import ManagedProcess, ServerFixture
-from .util import LOOPBACK, candidate_port, listening_ports, tail
+from .util import (LOOPBACK, LogCursor, candidate_port, listening_ports, slow_factor, tail,
+                   wait_until_quiet)
 
 SQUID = "/usr/sbin/squid"
 
@@ -146,6 +148,45 @@ class Squid(ServerFixture):
 
     def cache_log_tail(self) -> str:
         return tail(self.dir / "cache.log")
+
+
+# A second access log (`extra=CONN_LOG.format(dir=squid_dir)`) with the client port: distinct
+# ports = the upstream connections authshim opened (read by SquidWindow).
+CONN_LOG = """\
+logformat shimconn %ts.%03tu %>a:%>p %Ss/%03>Hs %rm %ru %un
+access_log stdio:{dir}/conns.log shimconn
+"""
+
+
+class SquidWindow:
+    """What one Squid (started with CONN_LOG) logged after the window was opened: `entries()`
+    are (client ip:port, code/status, method, url, user) from the `shimconn` log;
+    `count_407()` counts `TCP_DENIED/407` in access.log (the native format)."""
+
+    def __init__(self, squid: Squid):
+        self.squid = squid
+        self.access = LogCursor(squid.dir / "access.log")
+        self.conns = LogCursor(squid.dir / "conns.log")
+
+    def entries(self):
+        return [(f[1], f[2], f[3], f[4], f[5]) for f in self.conns.lines() if len(f) >= 6]
+
+    def count_407(self) -> int:
+        return sum(1 for f in self.access.lines() if len(f) > 3 and f[3] == "TCP_DENIED/407")
+
+    def count_407_with_user(self) -> int:
+        """407s for requests that carried credentials (Squid logs their user name)."""
+        return sum(1 for f in self.access.lines()
+                   if len(f) > 7 and f[3] == "TCP_DENIED/407" and f[7] != "-")
+
+    def connections(self) -> int:
+        return len({e[0] for e in self.entries()})
+
+    def settle(self, min_entries: int = 0, quiet: float = 0.4, timeout: float = 20.0):
+        """Waits until at least `min_entries` entries are logged and nothing new arrives for
+        `quiet` seconds (Squid logs a transaction when it ends)."""
+        wait_until_quiet(lambda: len(self.conns.lines()), min_entries, quiet,
+                         timeout * slow_factor(), what="Squid", unit="entries")
 
 
 def squid_available() -> bool:

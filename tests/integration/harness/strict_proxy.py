@@ -296,7 +296,7 @@ class StrictProxy(_FakeServer):
         self.nonces: dict[str, NonceState] = {}
         self._seen: list[Seen] = []
 
-    # -- configuration, also mid-test --------------------------------------------------------
+    # -- configuration, also mid-test (and `drop_connections()`, from _FakeServer) ------------
 
     def set_offers(self, offers, accept_digest: bool = True):
         """Replaces the challenges; `accept_digest=False` also rejects every Digest answer
@@ -304,16 +304,6 @@ class StrictProxy(_FakeServer):
         with self._lock:
             self.offers = offers
             self.accept_digest = accept_digest
-
-    def drop_connections(self):
-        """Closes every open client connection (a restart as the client sees it)."""
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     # -- what happened ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Small helpers shared by the fixtures: child environments, ports, waiting, durations."""
+"""Small helpers shared by the fixtures: child environments, ports, waiting, durations, logs
+read from a point on."""
 
 from __future__ import annotations
 
@@ -113,6 +114,46 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_until_quiet(count, min_entries: int = 0, quiet: float = 0.4, timeout: float = 20.0,
+                     what: str = "the log", unit: str = "entries"):
+    """Polls `count()` (e.g. the lines a server logged so far) until it is at least
+    `min_entries` and has not changed for `quiet` seconds (servers log a transaction when it
+    ends); raises TimeoutError after `timeout` seconds (the caller scales it)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = count()
+        if n != last:
+            last, since = n, time.monotonic()
+        elif n >= min_entries and time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} logged {last} {unit}, expected at least {min_entries}")
+
+
+class LogCursor:
+    """The part of a log file written after the cursor was made."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.offset = self.path.stat().st_size
+        except OSError:
+            self.offset = 0
+
+    def text(self) -> str:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def lines(self) -> list[list[str]]:
+        """The non-blank lines, split on white space."""
+        return [l.split() for l in self.text().splitlines() if l.strip()]
 
 
 def tail(path: Path, limit: int = 4000) -> str:
