@@ -24,7 +24,7 @@ from harness import apache as _apache  # noqa: E402
 from harness import artifacts as _artifacts  # noqa: E402
 from harness import proc as _proc  # noqa: E402
 from harness import stunnel as _stunnel  # noqa: E402
-from harness.authshim import CLI_RUNS, STARTED, Authshim, make_config  # noqa: E402
+from harness.authshim import CLI_RUNS, STARTED, Authshim, make_config, started_since  # noqa: E402
 from harness.fakes import AnsweringUpstream, FullAcceptQueue, RecordingUpstream  # noqa: E402
 from harness.nginx import Nginx  # noqa: E402
 from harness.pyorigin import PyOrigin  # noqa: E402
@@ -118,6 +118,14 @@ def squid(tmp_root):
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_authshims():
+    """A callable listing the authshim instances this module started (and no other's).
+    Autouse, so that it counts from the module's first test, not from where it is asked for."""
+    first = len(STARTED)
+    return lambda: started_since(first)
 
 
 @pytest.fixture(scope="module")

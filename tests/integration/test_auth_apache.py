@@ -29,7 +29,7 @@ import pytest
 
 from harness import secrets
 from harness.apache import Apache, apache_available
-from harness.authshim import STARTED, make_config, run_cli
+from harness.authshim import make_config, run_cli
 from harness.client import (RawConn, burst, clients_not_all_200, curl, get_keepalive,
                             run_parallel_clients, sha256_file, summarize)
 from harness.secrets import write_secret
@@ -372,7 +372,7 @@ def test_wrong_password_one_attempt_then_lockout(apache, start_authshim, nginx, 
 # Secrets: last in the module
 
 
-def test_zz_secrets_absent(tmp_root):
+def test_zz_secrets_absent(tmp_root, module_authshims):
     reg = secrets.REGISTRY
     assert reg, "no secret recorded: the module's other tests did not run"
     canary = tmp_root / "apache-canary.log"
@@ -383,7 +383,7 @@ def test_zz_secrets_absent(tmp_root):
     assert reg.label(USER, PASSWORD, "password") in found and \
         reg.label(USER, WRONG_PW, "MD5 HA1", REALM) in found, found
 
-    mine = [inst for inst in STARTED if inst.config.get("credentials")]
+    mine = [inst for inst in module_authshims() if inst.config.get("credentials")]
     assert mine, "no authshim with credentials was started"
     files = []
     for inst in mine:

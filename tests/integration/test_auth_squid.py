@@ -38,7 +38,7 @@ import time
 import pytest
 
 from harness import secrets
-from harness.authshim import STARTED, make_config, run_cli
+from harness.authshim import make_config, run_cli
 from harness.client import (burst, clients_not_all_200, curl, get_keepalive, run_parallel_clients,
                             sha256_file, summarize)
 from harness.secrets import write_secret
@@ -459,7 +459,7 @@ def test_digest_wrong_password_one_attempt(squid_digest, start_authshim, nginx, 
 # Secrets: last in the module, over every authshim this module started
 
 
-def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_dir):
+def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_dir, module_authshims):
     reg = secrets.REGISTRY
     assert reg, "no secret was recorded: the module's other tests did not run"
     # Canary: the same search finds a password written on purpose (proves it can fail).
@@ -478,7 +478,7 @@ def test_zz_secrets_absent(tmp_root, nginx, squid_basic, squid_digest, secrets_d
         assert label in canary_hits, f"the search misses a planted secret: {label}"
 
     # Every log and output file of every authshim started in this module (trace level).
-    mine = [inst for inst in STARTED if inst.config.get("credentials")]
+    mine = [inst for inst in module_authshims() if inst.config.get("credentials")]
     assert mine, "no authshim with credentials was started"
     files = []
     for inst in mine:

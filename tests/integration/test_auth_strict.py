@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness import secrets
-from harness.authshim import STARTED, make_config
+from harness.authshim import make_config
 from harness.client import CURL, RawConn, curl, run_parallel_clients, sha256_file
 from harness.secrets import write_secret
 from harness.strict_proxy import (ALGORITHMS, BASIC, REALM, DigestOffer, NonceState, Rejection,
@@ -600,11 +600,11 @@ def test_connect_authenticated(strict, start_authshim, secrets_dir, nginx, tmp_r
 # Last: no secret in any output of the authshim instances of this module
 
 
-def test_zz_no_secrets_in_authshim_output(tmp_root):
+def test_zz_no_secrets_in_authshim_output(tmp_root, module_authshims):
     """Passwords, base64(user:password) and the MD5 / SHA-256 / SHA-512-256 HA1 of every
     credential (also JSON- and %-escaped) in no file of any authshim of this module (trace
     level); the search is shown to find a planted secret first."""
-    mine = [inst for inst in STARTED if inst.name.startswith("strict-")]
+    mine = [inst for inst in module_authshims() if inst.name.startswith("strict-")]
     reg = secrets.REGISTRY
     assert mine and reg, "no authshim with credentials ran in this module"
     # The HA1 planted here comes from the fake's own RFC 7616 code, not the registry's.

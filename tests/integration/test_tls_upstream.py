@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness import secrets
-from harness.authshim import STARTED, make_config, run_cli
+from harness.authshim import make_config, run_cli
 from harness.client import curl, get_keepalive, sha256_file
 from harness.secrets import write_secret
 from harness.squid import BASIC_NCSA_AUTH, CONN_LOG, Squid, SquidAuth, SquidWindow, squid_available
@@ -314,7 +314,7 @@ def test_check_missing_ca_file(tmp_root, tls_proxy, pki, nginx, secrets_dir):
 # Secrets: last in the module
 
 
-def test_zz_password_not_in_trace_output(tmp_root):
+def test_zz_password_not_in_trace_output(tmp_root, module_authshims):
     reg = secrets.REGISTRY  # filled by Authshim.start from each config's password file
     # Canary: the search finds a planted secret.
     canary = tmp_root / "canary.log"
@@ -323,7 +323,7 @@ def test_zz_password_not_in_trace_output(tmp_root):
         {label for _, label in reg.find_in_files([canary])}
     canary.unlink()
 
-    mine = [inst for inst in STARTED if inst.config.get("credentials")]
+    mine = [inst for inst in module_authshims() if inst.config.get("credentials")]
     assert len(mine) >= 5, f"only {len(mine)} authshim(s) with credentials ran in this module"
     hits, verbose_lines = [], 0
     for inst in mine:

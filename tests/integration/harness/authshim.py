@@ -25,6 +25,13 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSa
 STARTED: list["Authshim"] = []
 
 
+def started_since(index: int) -> list["Authshim"]:
+    """The authshim instances started after `STARTED` had `index` entries: a module takes
+    `len(STARTED)` when it begins (the `module_authshims` fixture), so several modules in one
+    pytest process never look at each other's instances."""
+    return STARTED[index:]
+
+
 def binary() -> Path:
     value = os.environ.get("AUTHSHIM_BIN")
     if not value:
