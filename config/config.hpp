@@ -114,6 +114,7 @@ enum class log_level { trace, debug, info, warn, error, off };
 struct logging {
     log_level level = log_level::info;
     std::optional<std::filesystem::path> file; ///< absolute (resolved against the config dir)
+    bool event_log = true; ///< Windows: events also go to the Event Log (no effect elsewhere)
 };
 
 /// The whole effective configuration.

@@ -108,12 +108,12 @@ std::string to_display_json(const config& cfg) {
                             : ordered(nullptr)},
     };
 
-    // What this version does for the keys that later versions build: no access log, no Event
-    // Log, no admin endpoint. Spelled out so that the effective behaviour is visible.
+    // What this version does for the keys that later versions build: no access log, no admin
+    // endpoint. Spelled out so that the effective behaviour is visible.
     ordered log = {{"level", to_string(cfg.log.level)}};
     if (cfg.log.file) log["file"] = detail::utf8_string(*cfg.log.file);
     log["access"] = false;
-    log["event_log"] = false;
+    log["event_log"] = cfg.log.event_log;
     root["log"] = std::move(log);
     root["admin"] = {{"listen", nullptr}};
 

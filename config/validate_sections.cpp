@@ -257,9 +257,8 @@ void load_log(context& ctx, const json* value, const std::string& pointer, loggi
         if (!item->is_boolean())
             ctx.error(child(pointer, "event_log"),
                       "expected true or false, got " + describe(*item));
-        else if (item->get<bool>())
-            not_supported(ctx, child(pointer, "event_log"), "log.event_log",
-                          "only false is accepted");
+        else
+            out.event_log = item->get<bool>();
     }
 }
 

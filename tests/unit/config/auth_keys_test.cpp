@@ -1,5 +1,7 @@
 #include "config/loader.hpp"
 
+#include "test_paths.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -9,13 +11,15 @@
 using namespace std::chrono_literals;
 namespace cfg = authshim::config;
 namespace fs = std::filesystem;
+using authshim::test_paths::absolute;
 
 namespace {
 
 const std::string origin = "/etc/authshim/authshim.json";
 
 cfg::load_result load(const std::string& text) {
-    return cfg::load_string(text, origin, "/etc/authshim");
+    // The config directory: /etc/authshim, on Windows C:\etc\authshim.
+    return cfg::load_string(text, origin, absolute("/etc/authshim"));
 }
 
 std::string all_of(const std::vector<cfg::diagnostic>& list) {
@@ -84,10 +88,13 @@ TEST_CASE("credentials with every secret source", "[loader][credentials]") {
     SECTION("file, resolved against the config directory") {
         const auto result = load(with_password(R"({"file": "secrets/../pw.txt"})"));
         const auto& m = loaded_credential(result);
-        CHECK(m.password_source == cfg::secret_ref{cfg::file_secret{"/etc/authshim/pw.txt"}});
-        const auto absolute = load(with_password(R"({"file": "/run/secrets/pw"})"));
-        CHECK(loaded_credential(absolute).password_source ==
-              cfg::secret_ref{cfg::file_secret{"/run/secrets/pw"}});
+        CHECK(m.password_source ==
+              cfg::secret_ref{cfg::file_secret{absolute("/etc/authshim/pw.txt")}});
+        // Absolute on POSIX; root-relative on Windows, where it keeps the config directory's
+        // drive.
+        const auto rooted = load(with_password(R"({"file": "/run/secrets/pw"})"));
+        CHECK(loaded_credential(rooted).password_source ==
+              cfg::secret_ref{cfg::file_secret{absolute("/run/secrets/pw")}});
     }
     SECTION("plain, with a warning") {
         const auto result = load(with_password(R"({"plain": "hunter2"})"));
@@ -309,7 +316,7 @@ TEST_CASE("https upstreams and ca_file", "[loader][https]") {
         INFO(all_of(result.errors));
         REQUIRE(result.value);
         CHECK(result.value->upstreams[0].transport == cfg::upstream_transport::https);
-        CHECK(result.value->upstreams[0].ca_file == fs::path("/etc/authshim/certs/ca.pem"));
+        CHECK(result.value->upstreams[0].ca_file == absolute("/etc/authshim/certs/ca.pem"));
     }
     SECTION("null is the default") {
         const auto result = load(R"({"upstreams": [{"address": "p:1", "ca_file": null}]})");
@@ -426,7 +433,8 @@ TEST_CASE("to_display_json masks passwords and shows references", "[display][cre
     CHECK_THAT(text, !Catch::Contains("AQAAANCMnd8B"));
     CHECK_THAT(text, Catch::Contains(R"("plain": "********")"));
     CHECK_THAT(text, Catch::Contains(R"("env": "AUTHSHIM_PW")"));
-    CHECK_THAT(text, Catch::Contains(R"("file": "/etc/authshim/pw.txt")"));
+    const auto pw_file = absolute("/etc/authshim/pw.txt");
+    CHECK_THAT(text, Catch::Contains(R"("file": )" + authshim::test_paths::json_string(pw_file)));
     CHECK_THAT(text, Catch::Contains(R"("dpapi": "<20 bytes>")"));
     CHECK_THAT(text, Catch::Contains(R"("credman": "authshim/corp")"));
     CHECK_THAT(text, Catch::Contains(R"("username": "CORP\\svc")"));

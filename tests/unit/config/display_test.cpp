@@ -1,11 +1,14 @@
 #include "config/loader.hpp"
 
+#include "test_paths.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <string>
 
 using namespace std::chrono_literals;
 namespace cfg = authshim::config;
+namespace paths = authshim::test_paths;
 
 namespace {
 
@@ -47,7 +50,10 @@ void check_same(const cfg::config& a, const cfg::config& b) {
     CHECK(a.log.file == b.log.file);
 }
 
-cfg::config load_ok(const std::string& text, const std::filesystem::path& base = "/etc/authshim") {
+/// The config directory of `load_ok`: /etc/authshim, on Windows C:\etc\authshim.
+const std::filesystem::path config_dir = paths::absolute("/etc/authshim");
+
+cfg::config load_ok(const std::string& text, const std::filesystem::path& base = config_dir) {
     const auto result = cfg::load_string(text, "test.json", base);
     std::string all;
     for (const auto& d : result.errors)
@@ -105,7 +111,7 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
   "log": {
     "level": "info",
     "access": false,
-    "event_log": false
+    "event_log": true
   },
   "admin": {
     "listen": null
@@ -142,7 +148,8 @@ TEST_CASE("to_display_json writes ranges, IPv6 and the log file", "[display]") {
     CHECK_THAT(text, Catch::Contains("\"::1/128\",\n      \"10.0.0.0/8\""));
     CHECK_THAT(text, Catch::Contains("443,\n      \"8000-8080\""));
     CHECK_THAT(text, Catch::Contains(R"("level": "warn")"));
-    CHECK_THAT(text, Catch::Contains(R"("file": "/etc/authshim/logs/authshim.log")"));
+    const auto log_file = paths::absolute("/etc/authshim/logs/authshim.log");
+    CHECK_THAT(text, Catch::Contains(R"("file": )" + paths::json_string(log_file)));
 }
 
 TEST_CASE("to_display_json output loads again to an equal config", "[display]") {

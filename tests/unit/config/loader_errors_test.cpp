@@ -316,8 +316,6 @@ TEST_CASE("keys of later versions: other values are not supported yet", "[loader
          "admin.token" + later},
         {with_upstream(R"("log": {"access": "logs/access.jsonl"})"), ": /log/access",
          "log.access" + later},
-        {with_upstream(R"("log": {"event_log": true})"), ": /log/event_log",
-         "log.event_log" + later},
     });
 }
 

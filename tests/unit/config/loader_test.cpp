@@ -1,22 +1,30 @@
 #include "config/loader.hpp"
 
+#include "test_paths.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 using namespace std::chrono_literals;
 namespace cfg = authshim::config;
 namespace fs = std::filesystem;
+namespace paths = authshim::test_paths;
+using paths::absolute;
 
 namespace {
 
 const std::string minimal = R"({"upstreams": [{"address": "proxy.corp.example:8080"}]})";
 
-cfg::load_result load(const std::string& text, const fs::path& base = "/etc/authshim") {
+/// The config directory of `load`: /etc/authshim, on Windows C:\etc\authshim.
+const fs::path config_dir = absolute("/etc/authshim");
+
+cfg::load_result load(const std::string& text, const fs::path& base = config_dir) {
     return cfg::load_string(text, "/etc/authshim/authshim.json", base);
 }
 
@@ -61,6 +69,23 @@ public:
 
 private:
     fs::path path_;
+};
+
+/// Makes `dir` the working directory until destroyed.
+class working_directory {
+public:
+    explicit working_directory(const fs::path& dir) : previous_(fs::current_path()) {
+        fs::current_path(dir);
+    }
+    ~working_directory() {
+        std::error_code ec;
+        fs::current_path(previous_, ec);
+    }
+    working_directory(const working_directory&) = delete;
+    working_directory& operator=(const working_directory&) = delete;
+
+private:
+    fs::path previous_;
 };
 
 } // namespace
@@ -163,7 +188,8 @@ TEST_CASE("every key of this version is read", "[loader]") {
     CHECK(c.limits.max_connections == 1);
     CHECK(c.limits.max_header_bytes == 16777216);
     CHECK(c.log.level == cfg::log_level::trace);
-    CHECK(c.log.file == fs::path("/var/log/authshim.log"));
+    // On Windows "/var/log/authshim.log" is root-relative: it takes the config directory's drive.
+    CHECK(c.log.file == absolute("/var/log/authshim.log"));
 }
 
 TEST_CASE("limits accept their bounds", "[loader]") {
@@ -240,11 +266,20 @@ TEST_CASE("log.file is resolved against the config directory", "[loader]") {
         REQUIRE(result.value->log.file);
         return *result.value->log.file;
     };
-    CHECK(file_of("logs/authshim.log", "/etc/authshim") ==
-          fs::path("/etc/authshim/logs/authshim.log"));
-    CHECK(file_of("./authshim.log", "/etc/authshim") == fs::path("/etc/authshim/authshim.log"));
-    CHECK(file_of("../../var/log/a.log", "/etc/authshim") == fs::path("/var/log/a.log"));
-    CHECK(file_of("/var/log/authshim.log", "/etc/authshim") == fs::path("/var/log/authshim.log"));
+    CHECK(file_of("logs/authshim.log", config_dir) == absolute("/etc/authshim/logs/authshim.log"));
+    CHECK(file_of("./authshim.log", config_dir) == absolute("/etc/authshim/authshim.log"));
+    CHECK(file_of("../../var/log/a.log", config_dir) == absolute("/var/log/a.log"));
+    // Absolute on POSIX; root-relative on Windows, where it keeps the config directory's drive.
+    CHECK(file_of("/var/log/authshim.log", config_dir) == absolute("/var/log/authshim.log"));
+    if (!paths::posix_paths()) {
+        // A path with a drive is absolute there, whatever the config directory's drive.
+        CHECK(file_of(paths::json_escaped(R"(D:\logs\a.log)"), config_dir) ==
+              fs::path(R"(D:\logs\a.log)"));
+        CHECK(file_of("D:/logs/a.log", config_dir) == fs::path(R"(D:\logs\a.log)"));
+    }
+    // A base directory without a drive (on Windows) takes the working directory's drive.
+    CHECK(file_of("a.log", "/etc/authshim") ==
+          (fs::current_path().root_name() / "/etc/authshim/a.log").lexically_normal());
     // A relative base directory is itself made absolute.
     const fs::path relative = file_of("a.log", "conf");
     CHECK(relative.is_absolute());
@@ -331,7 +366,16 @@ TEST_CASE("load_file reads a file and resolves against its directory", "[loader]
 TEST_CASE("load_file makes a relative file name absolute", "[loader][file]") {
     temp_dir dir;
     const fs::path file = dir.write("a.json", minimal);
-    const fs::path relative = fs::relative(file, fs::current_path());
+    fs::path relative = fs::relative(file, fs::current_path());
+    std::optional<working_directory> cwd;
+    if (relative.empty()) {
+        // No relative path leads there from the working directory (on Windows: another drive,
+        // e.g. Z:\ under Wine against a temp dir on C:\): start from a directory beside it.
+        fs::create_directories(dir.path() / "cwd");
+        cwd.emplace(dir.path() / "cwd");
+        relative = fs::path("..") / "a.json";
+    }
+    REQUIRE_FALSE(relative.empty());
     REQUIRE(relative.is_relative());
     const auto result = cfg::load_file(relative);
     INFO(all_errors(result));
@@ -345,13 +389,13 @@ TEST_CASE("load_file names the file in every diagnostic", "[loader][file]") {
     const auto result = cfg::load_file(file);
     CHECK_FALSE(result.value);
     REQUIRE(result.errors.size() == 2);
-    CHECK(result.errors[0].where == file.string() + ": /x");
-    CHECK(result.errors[1].where == file.string() + ": /upstreams");
+    CHECK(result.errors[0].where == paths::utf8(file) + ": /x");
+    CHECK(result.errors[1].where == paths::utf8(file) + ": /upstreams");
 
     const fs::path syntax = dir.write("syntax.json", "{\n  \"upstreams\": [}\n");
     const auto broken = cfg::load_file(syntax);
     REQUIRE(broken.errors.size() == 1);
-    CHECK(broken.errors[0].where == syntax.string() + ":2:17");
+    CHECK(broken.errors[0].where == paths::utf8(syntax) + ":2:17");
 }
 
 TEST_CASE("load_file reports a missing or unreadable file once", "[loader][file]") {
@@ -361,7 +405,7 @@ TEST_CASE("load_file reports a missing or unreadable file once", "[loader][file]
         const auto result = cfg::load_file(missing);
         CHECK_FALSE(result.value);
         REQUIRE(result.errors.size() == 1);
-        CHECK(result.errors[0].where == missing.string());
+        CHECK(result.errors[0].where == paths::utf8(missing));
         CHECK_THAT(result.errors[0].what, Catch::Contains("cannot read the configuration file"));
         CHECK_THAT(result.errors[0].what, Catch::Contains("No such file or directory"));
     }
@@ -374,7 +418,7 @@ TEST_CASE("load_file reports a missing or unreadable file once", "[loader][file]
         const fs::path empty = dir.write("empty.json", "  \n");
         const auto result = cfg::load_file(empty);
         REQUIRE(result.errors.size() == 1);
-        CHECK(result.errors[0].where == empty.string() + ":1:1");
+        CHECK(result.errors[0].where == paths::utf8(empty) + ":1:1");
         CHECK_THAT(result.errors[0].what, Catch::Contains("the configuration is empty"));
     }
     SECTION("unreadable") {
@@ -386,7 +430,7 @@ TEST_CASE("load_file reports a missing or unreadable file once", "[loader][file]
         }
         const auto result = cfg::load_file(file);
         REQUIRE(result.errors.size() == 1);
-        CHECK(result.errors[0].where == file.string());
+        CHECK(result.errors[0].where == paths::utf8(file));
         CHECK_THAT(result.errors[0].what, Catch::Contains("Permission denied"));
     }
 }
@@ -397,8 +441,9 @@ TEST_CASE("diagnostic::to_string is where: what", "[loader]") {
 }
 
 TEST_CASE("the packaged example config loads with the documented defaults", "[loader][file]") {
+    // Made absolute as load_file makes it: on Windows __FILE__ may have no drive.
     const fs::path example =
-        (fs::path(__FILE__).parent_path() / "../../../packaging/authshim.example.json")
+        fs::absolute(fs::path(__FILE__).parent_path() / "../../../packaging/authshim.example.json")
             .lexically_normal();
     if (!fs::exists(example)) {
         WARN("source tree not found from " __FILE__ ": example config not checked");
@@ -410,6 +455,7 @@ TEST_CASE("the packaged example config loads with the documented defaults", "[lo
     CHECK(result.warnings.empty());
     const cfg::config& c = *result.value;
     CHECK(c.source == example);
+    CHECK(c.source.is_absolute());
     CHECK(c.listen == std::vector<cfg::endpoint>{{"127.0.0.1", 3128}});
     REQUIRE(c.upstreams.size() == 1);
     CHECK(c.upstreams[0].name == "corp");

@@ -2,6 +2,8 @@
 
 #include "config/file_permissions.hpp"
 
+#include "test_paths.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -15,6 +17,7 @@
 
 namespace cfg = authshim::config;
 namespace fs = std::filesystem;
+namespace paths = authshim::test_paths;
 
 namespace {
 
@@ -136,8 +139,17 @@ TEST_CASE("file: a private file gives its contents", "[secret][file]") {
     CHECK(value_of(resolve(cfg::file_secret{dir.write("c", " p w\t\nx ")})) == " p w\t\nx ");
     // Through a symbolic link, the target's mode counts.
     const fs::path link = dir.path() / "link";
-    fs::create_symlink(dir.path() / "a", link);
-    CHECK(value_of(resolve(cfg::file_secret{link})) == canary);
+    std::error_code ec;
+    fs::create_symlink(dir.path() / "a", link, ec);
+    if (ec && !paths::posix_paths()) {
+        // Windows needs a privilege (or developer mode) for symbolic links; Wine has none.
+        WARN("cannot create a symbolic link here (" << ec.message()
+                                                    << "): reading through a link not checked");
+    } else {
+        INFO("create_symlink: " << ec.message());
+        REQUIRE_FALSE(ec);
+        CHECK(value_of(resolve(cfg::file_secret{link})) == canary);
+    }
 }
 
 TEST_CASE("file: exactly one trailing line break is removed", "[secret][file]") {
@@ -174,7 +186,7 @@ TEST_CASE("file: refused when group or other users have access", "[secret][file]
         const auto result = resolve(cfg::file_secret{file});
         CHECK_FALSE(result);
         CHECK_THAT(result.error, Catch::Contains("has mode " + text));
-        CHECK_THAT(result.error, Catch::Contains("chmod 600 \"" + file.string() + "\""));
+        CHECK_THAT(result.error, Catch::Contains("chmod 600 \"" + paths::utf8(file) + "\""));
         CHECK_THAT(result.error, !Catch::Contains(canary));
     }
 }
@@ -184,7 +196,7 @@ TEST_CASE("file: missing, a directory, special, empty or too large are refused",
     auto error_of = [](const fs::path& file) {
         const auto result = resolve(cfg::file_secret{file});
         CHECK_FALSE(result);
-        CHECK_THAT(result.error, Catch::Contains("\"" + file.string() + "\""));
+        CHECK_THAT(result.error, Catch::Contains("\"" + paths::utf8(file) + "\""));
         return result.error;
     };
     CHECK_THAT(error_of(dir.path() / "missing"), Catch::Contains("it does not exist"));
@@ -263,7 +275,7 @@ TEST_CASE("resolve_credentials fills every password or says where it failed",
     resolver.environment["PW"] = "from-env";
     const auto errors = cfg::resolve_credentials(c, resolver);
     REQUIRE(errors.size() == 1);
-    CHECK(errors[0].where == config_file.string() + ": /credentials/unset~1env/password");
+    CHECK(errors[0].where == paths::utf8(config_file) + ": /credentials/unset~1env/password");
     CHECK(errors[0].what == R"(environment variable "UNSET" is not set)");
     CHECK(c.credentials.at("env").password.expose() == "from-env");
     CHECK(c.credentials.at("file").password.expose() == "from-file");
