@@ -1,5 +1,7 @@
 #include "proxycore/upstream_auth.hpp"
 
+#include "proxycore/events.hpp"
+
 #include "auth/basic.hpp"
 #include "auth/challenge.hpp"
 #include "auth/errors.hpp"
@@ -160,7 +162,9 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
         const bool paused_now = guard_.on_rejected(clock::now());
         wake_waiters();
         if (downgrade) {
-            if (paused_now) spdlog::error("{}", paused_message());
+            if (paused_now)
+                log_event(event_id::credentials_paused, spdlog::level::err, "{}",
+                          paused_message());
             std::string text = "the upstream refused the Digest answer and now offers only "
                                "Basic, which authshim does not send after Digest was offered "
                                "(downgrade protection; set schemes to [\"basic\"] if Basic is "
@@ -170,15 +174,18 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
             return {verdict::kind::rejected, std::move(text)};
         }
         if (paused_now) {
-            spdlog::error("{}", paused_message());
+            log_event(event_id::credentials_paused, spdlog::level::err, "{}", paused_message());
             return {verdict::kind::rejected, paused_message()};
         }
         if (guard_.current() == auth::lockout_guard::state::paused)
             return {verdict::kind::rejected, paused_message()};
-        return {verdict::kind::rejected,
-                "the upstream rejected the credentials \"" + settings_.credential_name +
-                    "\" (rejection " + std::to_string(guard_.rejections()) + " of at most " +
-                    std::to_string(settings_.max_rejections) + " before they are paused)"};
+        std::string text = "the upstream rejected the credentials \"" +
+                           settings_.credential_name + "\" (user " + settings_.username +
+                           "; rejection " + std::to_string(guard_.rejections()) +
+                           " of at most " + std::to_string(settings_.max_rejections) +
+                           " before they are paused)";
+        log_event(event_id::credentials_rejected, spdlog::level::warn, "{}", text);
+        return {verdict::kind::rejected, std::move(text)};
     }
     if (choice.error) {
         if (choice.error == auth::make_error_code(auth::auth_errc::downgrade_refused))
