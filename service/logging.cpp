@@ -1,6 +1,6 @@
 #include "service/logging.hpp"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -30,21 +30,26 @@ spdlog::level::level_enum to_spdlog(config::log_level level) {
 
 } // namespace
 
-std::optional<std::string> setup_logging(const config::logging& log) {
+std::optional<std::string> setup_logging(const config::logging& log,
+                                         std::vector<std::shared_ptr<spdlog::sinks::sink>> extra) {
     std::shared_ptr<spdlog::sinks::sink> sink;
     if (log.file) {
         try {
             std::error_code ec;
             std::filesystem::create_directories(log.file->parent_path(), ec);
-            sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log.file->string());
+            sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+                log.file->string(), log_rotate_bytes, log_rotate_files);
         } catch (const spdlog::spdlog_ex& e) {
             return "cannot open log file " + log.file->string() + ": " + e.what();
         }
     } else {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     }
-    auto logger = std::make_shared<spdlog::logger>("authshim", std::move(sink));
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    for (const auto& e : extra)
+        e->set_pattern("%v"); // the platform's sinks add their own time and level
+    extra.insert(extra.begin(), std::move(sink));
+    auto logger = std::make_shared<spdlog::logger>("authshim", extra.begin(), extra.end());
     logger->set_level(to_spdlog(log.level));
     logger->flush_on(spdlog::level::trace); // every line reaches the file at once
     spdlog::set_default_logger(std::move(logger));

@@ -1,16 +1,29 @@
 #pragma once
 /// Sets up authshim's process-wide spdlog logger from the `log` configuration section: to a
-/// file (created with its folder) or to stderr. Thread safety: call once from main, before any
-/// other thread logs.
+/// rotating file (created with its folder) or to stderr, plus the platform's extra sinks (the
+/// Windows Event Log). Thread safety: call from main before other threads log; a later call
+/// replaces the default logger (spdlog swaps it atomically).
 
 #include "config/config.hpp"
 
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+namespace spdlog::sinks {
+class sink;
+}
 
 namespace authshim::service {
 
+/// The log file rotates at this size, keeping this many older files (authshim.1.log ...).
+inline constexpr std::size_t log_rotate_bytes = 10 * 1024 * 1024;
+inline constexpr std::size_t log_rotate_files = 5;
+
 /// Returns an error message when the log destination cannot be opened.
-std::optional<std::string> setup_logging(const config::logging& log);
+std::optional<std::string> setup_logging(const config::logging& log,
+                                         std::vector<std::shared_ptr<spdlog::sinks::sink>> extra = {});
 
 } // namespace authshim::service

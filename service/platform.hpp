@@ -1,16 +1,53 @@
 #pragma once
-/// Platform glue declared once and implemented per platform (service/posix/*.cpp here,
-/// service/windows/*.cpp for Windows): never #ifdef in shared code.
-/// Thread safety: call from main before the server runs.
+/// Platform glue declared once and implemented per platform (service/posix/*.cpp,
+/// service/windows/*.cpp); CMake compiles the set that fits: never #ifdef in shared code.
+/// Thread safety: call from the main thread, before the server runs (unless noted).
+
+#include "config/config.hpp"
+#include "config/secret_resolver.hpp"
 
 #include <boost/asio/io_context.hpp>
 
+#include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spdlog::sinks {
+class sink;
+}
 
 namespace authshim::service {
 
 /// Calls `stop` (on an io_context thread) when the process is asked to stop: SIGINT/SIGTERM
-/// on POSIX. A second signal after the first gets the default action (immediate exit).
+/// on POSIX, Ctrl+C / Ctrl+Break / console close on Windows. A second request after the first
+/// gets the default action (immediate exit).
 void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop);
+
+/// The secret resolver of this platform: DPAPI and Credential Manager on Windows; elsewhere
+/// one that refuses both with a clear message.
+std::unique_ptr<config::secret_resolver> make_secret_resolver();
+
+/// The config file used when `--config` is not given: `%ProgramData%\authshim\authshim.json`
+/// on Windows; nothing on POSIX (the option is required there).
+std::optional<std::filesystem::path> default_config_file();
+
+/// Problems with who may read `cfg`'s file, for `check`: on Windows, a config holding secrets
+/// (credentials, of any source) whose file ordinary users can read. Empty when none.
+std::vector<std::string> config_access_problems(const config::config& cfg);
+
+/// Extra log sinks of this platform (the Windows Event Log when `log.event_log` is true).
+std::vector<std::shared_ptr<spdlog::sinks::sink>> platform_log_sinks(const config::logging& log);
+
+/// The platform's own commands (Windows: `service`, `winhttp`, `credentials`). Returns the exit
+/// code when `args[0]` is one of them (on POSIX: a clear "only on Windows" error, exit 2), or
+/// nothing when it is not a platform command.
+std::optional<int> run_platform_command(const std::vector<std::string>& args);
+
+/// Usage lines of the platform commands, appended to `authshim --help` (empty on POSIX).
+std::string_view platform_usage();
 
 } // namespace authshim::service

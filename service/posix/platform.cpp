@@ -1,0 +1,60 @@
+// POSIX platform glue: signals, the default secret resolver, no platform commands.
+#include "service/platform.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+namespace authshim::service {
+
+void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop) {
+    auto signals = std::make_shared<boost::asio::signal_set>(io, SIGINT, SIGTERM);
+    // The handler owns the set: once it has run, the set is gone and the default action is back.
+    signals->async_wait(
+        [signals, stop = std::move(stop)](const boost::system::error_code& ec, int number) {
+            if (ec) return;
+            spdlog::info("received {}: stopping gracefully (send it again to exit at once)",
+                         number == SIGINT ? "SIGINT" : "SIGTERM");
+            stop();
+        });
+}
+
+std::unique_ptr<config::secret_resolver> make_secret_resolver() {
+    return std::make_unique<config::default_secret_resolver>();
+}
+
+std::optional<std::filesystem::path> default_config_file() {
+    return std::nullopt;
+}
+
+std::vector<std::string> config_access_problems(const config::config&) {
+    // Secret files are checked where they are read (config/secret_resolver.cpp: group/other
+    // permission bits refused); the config file itself only ever names them or holds `plain`
+    // secrets, which the loader already warns about.
+    return {};
+}
+
+std::vector<std::shared_ptr<spdlog::sinks::sink>> platform_log_sinks(const config::logging&) {
+    return {};
+}
+
+std::optional<int> run_platform_command(const std::vector<std::string>& args) {
+    if (args.empty()) return std::nullopt;
+    const auto& command = args[0];
+    if (command != "service" && command != "winhttp" && command != "credentials")
+        return std::nullopt;
+    std::cerr << "authshim: '" << command
+              << "' is only available on Windows (on Linux, install the systemd unit "
+                 "packaging/authshim.service and keep secrets in an {\"env\"} or {\"file\"} "
+                 "source)\n";
+    return 2;
+}
+
+std::string_view platform_usage() {
+    return {};
+}
+
+} // namespace authshim::service

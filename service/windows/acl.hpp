@@ -1,0 +1,43 @@
+#pragma once
+/// Folder ACLs for authshim's config and log folders, the service SID (NT SERVICE\authshim), and
+/// the check "who besides the administrators can read this file". Windows only. SIDs are plain
+/// byte vectors owned by the caller. Thread safety: free functions without shared state.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace authshim::service::windows {
+
+/// The SID of NT SERVICE\<name>, computed as Windows does: S-1-5-80 followed by the five 32-bit
+/// little-endian words of SHA-1 over the upper-case UTF-16LE service name (SHA-1 from CNG). It
+/// exists before the service does and needs no lookup (works under Wine). Empty only when CNG
+/// fails.
+std::vector<std::uint8_t> service_sid(std::wstring_view service_name);
+
+/// "S-1-5-80-...": the string form of a binary SID; empty when `sid` is not a well-formed SID.
+std::string sid_to_string(const std::vector<std::uint8_t>& sid);
+
+/// What NT SERVICE\authshim may do in a folder: `config`: read and execute (the service reads
+/// its configuration, never writes it); `logs`: modify (create, write, rotate, delete logs).
+enum class folder_use { config, logs };
+
+/// Replaces `folder`'s DACL with a protected one (nothing inherited from above), inherited by
+/// files and subfolders: Administrators and SYSTEM full control, NT SERVICE\authshim as `use`
+/// says. Creates the folder (and its parents) if missing. Returns an error text, or nothing.
+std::optional<std::string> restrict_folder(const std::filesystem::path& folder, folder_use use);
+
+/// The accounts whose allow ACEs in `file`'s DACL grant reading it (FILE_READ_DATA,
+/// GENERIC_READ or GENERIC_ALL; inherit-only ACEs do not count), leaving out Administrators,
+/// SYSTEM, NT SERVICE\authshim, NT SERVICE\TrustedInstaller and the file's owner (and CREATOR
+/// OWNER / OWNER RIGHTS, which stand for it). Each as "DOMAIN\name" (or "name" for a name
+/// without domain, such as "Everyone"), or the SID string when the name cannot be looked up;
+/// a NULL DACL gives "Everyone (no DACL)". Deny ACEs are not subtracted (the answer errs on the
+/// side of reporting). Sets `error` (and returns nothing) when the ACL cannot be read.
+std::vector<std::string> readers_besides_admins(const std::filesystem::path& file,
+                                                std::string& error);
+
+} // namespace authshim::service::windows

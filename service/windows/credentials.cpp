@@ -1,0 +1,301 @@
+// `authshim credentials set NAME --username USER [--config FILE]`: reads a password, encrypts it
+// with DPAPI (machine scope) and writes it into the config file as {"dpapi": "<base64>"},
+// changing nothing else in the file (comments and layout included).
+#include "config/config_edit.hpp"
+#include "config/loader.hpp"
+#include "config/secret.hpp"
+#include "service/cli.hpp"
+#include "service/windows/acl.hpp"
+#include "service/windows/commands.hpp"
+#include "service/windows/secrets.hpp"
+#include "service/windows/win32.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace authshim::service::windows {
+namespace {
+
+namespace fs = std::filesystem;
+
+int usage(const std::string& message) {
+    std::cerr << "authshim: " << message << "\n\n"
+              << "usage: authshim credentials set NAME --username USER [--config FILE]\n"
+              << "  The password is read from the console without echo (asked twice), or from\n"
+              << "  standard input when it is not a console (one line; a trailing line break is\n"
+              << "  removed).\n";
+    return 2;
+}
+
+/// Overwrites `text` before it is freed.
+void wipe(std::wstring& text) {
+    if (!text.empty()) SecureZeroMemory(text.data(), text.size() * sizeof(wchar_t));
+    text.clear();
+}
+void wipe(std::string& text) {
+    if (!text.empty()) SecureZeroMemory(text.data(), text.size());
+    text.clear();
+}
+
+/// One line from the console with echo off. Nothing when the console could not be read.
+std::optional<std::wstring> read_console_line(HANDLE input, const wchar_t* prompt) {
+    HANDLE output = GetStdHandle(STD_ERROR_HANDLE);
+    DWORD written = 0;
+    WriteConsoleW(output, prompt, static_cast<DWORD>(wcslen(prompt)), &written, nullptr);
+    DWORD mode = 0;
+    GetConsoleMode(input, &mode);
+    SetConsoleMode(input, (mode & ~static_cast<DWORD>(ENABLE_ECHO_INPUT)) | ENABLE_LINE_INPUT |
+                              ENABLE_PROCESSED_INPUT);
+    std::wstring line;
+    wchar_t buffer[256];
+    bool ok = true;
+    for (;;) {
+        DWORD read = 0;
+        if (!ReadConsoleW(input, buffer, 256, &read, nullptr) || read == 0) {
+            ok = false;
+            break;
+        }
+        line.append(buffer, read);
+        if (line.find(L'\n') != std::wstring::npos || line.find(L'\r') != std::wstring::npos)
+            break;
+    }
+    SecureZeroMemory(buffer, sizeof buffer);
+    SetConsoleMode(input, mode);
+    WriteConsoleW(output, L"\r\n", 2, &written, nullptr);
+    if (!ok) {
+        wipe(line);
+        return std::nullopt;
+    }
+    line.erase(line.find_first_of(L"\r\n"));
+    return line;
+}
+
+/// The password, from the console (twice, must match) or from piped standard input.
+std::optional<config::secret_string> read_password(const std::string& username,
+                                                   std::string& error) {
+    HANDLE input = GetStdHandle(STD_INPUT_HANDLE);
+    DWORD mode = 0;
+    if (input != INVALID_HANDLE_VALUE && input && GetConsoleMode(input, &mode)) {
+        const std::wstring prompt = L"Password for " + win32::widen(username) + L": ";
+        auto first = read_console_line(input, prompt.c_str());
+        if (!first) {
+            error = "could not read the password from the console";
+            return std::nullopt;
+        }
+        auto second = read_console_line(input, L"Repeat it: ");
+        if (!second || *first != *second) {
+            wipe(*first);
+            if (second) wipe(*second);
+            error = "the two passwords differ; nothing was changed";
+            return std::nullopt;
+        }
+        std::string utf8 = win32::narrow(*first);
+        wipe(*first);
+        wipe(*second);
+        return config::secret_string(std::move(utf8));
+    }
+    // Piped: all of standard input, binary, one trailing line break removed. Anything past the
+    // first line is refused rather than silently dropped.
+    std::string data;
+    char buffer[4096];
+    for (;;) {
+        DWORD read = 0;
+        if (!ReadFile(input, buffer, sizeof buffer, &read, nullptr) || read == 0) break;
+        data.append(buffer, read);
+        if (data.size() > 64 * 1024) break;
+    }
+    SecureZeroMemory(buffer, sizeof buffer);
+    if (data.size() > 64 * 1024) {
+        wipe(data);
+        error = "standard input holds more than 64 KiB: not a password";
+        return std::nullopt;
+    }
+    if (data.ends_with("\r\n"))
+        data.resize(data.size() - 2);
+    else if (data.ends_with("\n"))
+        data.resize(data.size() - 1);
+    if (data.find_first_of("\r\n") != std::string::npos) {
+        wipe(data);
+        error = "standard input holds more than one line: give the password alone";
+        return std::nullopt;
+    }
+    return config::secret_string(std::move(data));
+}
+
+std::string base64(std::span<const std::uint8_t> bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                  static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::optional<std::string> read_file(const fs::path& file, std::string& error) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        error = "cannot open " + file.string();
+        return std::nullopt;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        error = "cannot read " + file.string();
+        return std::nullopt;
+    }
+    return text;
+}
+
+/// Replaces `file` with `text`: written to a temporary file beside it, flushed to disk, then
+/// swapped in, so that a crash leaves either the old or the new file, never half of one.
+std::optional<std::string> replace_file(const fs::path& file, const std::string& text) {
+    const fs::path temp = file.parent_path() / (file.filename().wstring() + L".authshim-new");
+    HANDLE h = CreateFileW(temp.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
+                           FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (h == INVALID_HANDLE_VALUE)
+        return "cannot create " + temp.string() + ": " + win32::last_error_text();
+    DWORD written = 0;
+    const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written,
+                              nullptr) &&
+                    written == text.size() && FlushFileBuffers(h);
+    const std::string write_error = ok ? "" : win32::last_error_text();
+    CloseHandle(h);
+    if (!ok) {
+        DeleteFileW(temp.c_str());
+        return "cannot write " + temp.string() + ": " + write_error;
+    }
+    if (!MoveFileExW(temp.c_str(), file.c_str(),
+                     MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        const std::string move_error = win32::last_error_text();
+        DeleteFileW(temp.c_str());
+        return "cannot replace " + file.string() + ": " + move_error;
+    }
+    return std::nullopt;
+}
+
+int credentials_set(std::vector<std::string> args) {
+    std::string error;
+    const auto file = take_config_option(args, error);
+    if (!error.empty()) return usage(error);
+    std::string name, username;
+    bool have_username = false;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        if (args[i] == "--username" || args[i] == "-u") {
+            if (i + 1 >= args.size()) return usage("--username needs a value");
+            username = args[++i];
+            have_username = true;
+        } else if (args[i].starts_with("--username=")) {
+            username = args[i].substr(11);
+            have_username = true;
+        } else if (args[i].starts_with("-")) {
+            return usage("unknown argument '" + args[i] + "'");
+        } else if (name.empty()) {
+            name = args[i];
+        } else {
+            return usage("unexpected argument '" + args[i] + "'");
+        }
+    }
+    if (name.empty()) return usage("'credentials set' needs the credentials' NAME");
+    if (!have_username || username.empty()) return usage("'credentials set' needs --username USER");
+    if (!file) return usage("'credentials set' needs --config FILE");
+    for (const auto& [what, value] : {std::pair{"NAME", &name}, std::pair{"USER", &username}})
+        if (std::any_of(value->begin(), value->end(), [](char c) {
+                return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+            }))
+            return usage(std::string(what) + " must not contain control characters");
+    const fs::path config_file = fs::absolute(*file);
+
+    auto original = read_file(config_file, error);
+    if (!original) {
+        std::cerr << "authshim: " << error
+                  << " (write the config first; see packaging/authshim.example.json)\n";
+        return 1;
+    }
+    // Check the edit before asking for the password.
+    if (auto trial = config::set_dpapi_credential(*original, name, username, "AAAA");
+        !trial.text) {
+        std::cerr << "authshim: cannot edit " << config_file.string() << ": " << trial.error
+                  << "\n";
+        return 1;
+    }
+
+    auto password = read_password(username, error);
+    if (!password) {
+        std::cerr << "authshim: " << error << "\n";
+        return 1;
+    }
+    if (password->empty()) {
+        std::cerr << "authshim: the password is empty; nothing was changed\n";
+        return 1;
+    }
+    auto blob = dpapi_protect(*password, error);
+    if (!blob) {
+        std::cerr << "authshim: DPAPI could not encrypt the password: " << error << "\n";
+        return 1;
+    }
+    // Read it back: what the service will do at start.
+    const secret_resolver resolver;
+    const auto check = resolver.resolve_dpapi(*blob);
+    if (!check || !(*check.value == *password)) {
+        std::cerr << "authshim: the DPAPI blob did not decrypt to the password: "
+                  << (check ? "different value" : check.error) << "; nothing was changed\n";
+        return 1;
+    }
+    auto edited = config::set_dpapi_credential(*original, name, username, base64(*blob));
+    if (!edited.text) {
+        std::cerr << "authshim: cannot edit " << config_file.string() << ": " << edited.error
+                  << "\n";
+        return 1;
+    }
+    if (auto problem = replace_file(config_file, *edited.text)) {
+        std::cerr << "authshim: " << *problem << "; nothing was changed\n";
+        return 1;
+    }
+    std::cout << "stored the password of credentials \"" << name << "\" (user " << username
+              << ") in " << config_file.string()
+              << " as a DPAPI blob (machine scope); no plain password was written\n";
+
+    const fs::path folder = config_file.parent_path();
+    if (win32::is_authshim_folder(folder)) {
+        if (auto problem = restrict_folder(folder, folder_use::config))
+            std::cerr << "warning: " << *problem << "\n";
+        else
+            std::cout << "restricted " << folder.string()
+                      << " to Administrators, SYSTEM and NT SERVICE\\authshim (read)\n";
+    } else {
+        std::cerr << "warning: left the ACL of " << folder.string()
+                  << " alone (not authshim's own folder): make sure only Administrators, "
+                     "SYSTEM and NT SERVICE\\authshim can read "
+                  << config_file.string() << "\n";
+    }
+
+    // The whole file as the service will load it: other problems are reported, not fatal here.
+    std::ostringstream problems;
+    if (!load_config(config_file, problems))
+        std::cerr << "warning: the config has problems unrelated to this credential:\n"
+                  << problems.str();
+    else
+        std::cout << "if the service runs, restart it to use the new password: authshim "
+                     "service stop && authshim service start\n";
+    return 0;
+}
+
+} // namespace
+
+int credentials_command(const std::vector<std::string>& args) {
+    if (args.size() < 2) return usage("'credentials' needs a subcommand");
+    if (args[1] == "set") return credentials_set(args);
+    return usage("unknown credentials subcommand '" + args[1] + "'");
+}
+
+} // namespace authshim::service::windows

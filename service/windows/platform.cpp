@@ -1,0 +1,124 @@
+// Windows platform glue: console stop events, the DPAPI / Credential Manager resolver, the
+// default config location, config ACL checks, the Event Log sink and the Windows commands.
+#include "service/platform.hpp"
+
+#include "service/windows/acl.hpp"
+#include "service/windows/commands.hpp"
+#include "service/windows/event_log.hpp"
+#include "service/windows/secrets.hpp"
+#include "service/windows/win32.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <variant>
+
+namespace authshim::service {
+namespace {
+
+std::mutex console_mutex;
+boost::asio::io_context* console_io = nullptr;
+std::function<void()> console_stop;
+std::atomic<int> console_events{0};
+
+BOOL WINAPI on_console_event(DWORD type) {
+    if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && type != CTRL_CLOSE_EVENT &&
+        type != CTRL_SHUTDOWN_EVENT)
+        return FALSE;
+    // A second Ctrl+C gets the default action: the process ends at once.
+    if (console_events.fetch_add(1) > 0) return FALSE;
+    std::lock_guard lock(console_mutex);
+    if (!console_io || !console_stop) return FALSE;
+    boost::asio::post(*console_io, [type, stop = console_stop] {
+        spdlog::info("received {}: stopping gracefully (press Ctrl+C again to exit at once)",
+                     type == CTRL_C_EVENT       ? "Ctrl+C"
+                     : type == CTRL_BREAK_EVENT ? "Ctrl+Break"
+                                                : "a console close or shutdown event");
+        stop();
+    });
+    return TRUE;
+}
+
+} // namespace
+
+void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop) {
+    {
+        std::lock_guard lock(console_mutex);
+        console_io = &io;
+        console_stop = std::move(stop);
+    }
+    SetConsoleCtrlHandler(on_console_event, TRUE);
+}
+
+std::unique_ptr<config::secret_resolver> make_secret_resolver() {
+    return std::make_unique<windows::secret_resolver>();
+}
+
+std::optional<std::filesystem::path> default_config_file() {
+    return win32::data_dir() / L"authshim.json";
+}
+
+std::vector<std::string> config_access_problems(const config::config& cfg) {
+    std::vector<std::string> problems;
+    if (cfg.credentials.empty() || cfg.source.empty()) return problems;
+    auto check_file = [&problems](const std::filesystem::path& file, const std::string& what) {
+        std::string error;
+        const auto readers = windows::readers_besides_admins(file, error);
+        if (!error.empty()) {
+            problems.push_back("cannot read the ACL of " + what + " " + file.string() + ": " +
+                               error);
+            return;
+        }
+        if (readers.empty()) return;
+        std::string names;
+        for (const auto& r : readers)
+            names += (names.empty() ? "" : ", ") + r;
+        problems.push_back(what + " " + file.string() + " holds or names credentials and can be " +
+                           "read by " + names + "; restrict its folder to Administrators, " +
+                           "SYSTEM and NT SERVICE\\authshim (`authshim credentials set` and " +
+                           "`authshim service install` do this)");
+    };
+    check_file(cfg.source, "the config file");
+    for (const auto& [name, credential] : cfg.credentials)
+        if (const auto* file = std::get_if<config::file_secret>(&credential.password_source))
+            check_file(file->path, "the password file of credentials \"" + name + "\",");
+    return problems;
+}
+
+std::vector<std::shared_ptr<spdlog::sinks::sink>> platform_log_sinks(const config::logging& log) {
+    if (!log.event_log) return {};
+    return {windows::make_event_log_sink()};
+}
+
+std::optional<int> run_platform_command(const std::vector<std::string>& args) {
+    if (args.empty()) return std::nullopt;
+    if (args[0] == "service") return windows::service_command(args);
+    if (args[0] == "winhttp") return windows::winhttp_command(args);
+    if (args[0] == "credentials") return windows::credentials_command(args);
+    return std::nullopt;
+}
+
+std::string_view platform_usage() {
+    return "  service install [--config FILE] [--start auto|demand]\n"
+           "                        install the Windows service (LocalService, automatic start,\n"
+           "                        restart on failure), its Event Log source and folder ACLs\n"
+           "  service uninstall     stop and remove the service (and revert `winhttp apply`)\n"
+           "  service start|stop|status\n"
+           "  service run [--config FILE]\n"
+           "                        what the service control manager starts; from a console\n"
+           "                        the same as `run`\n"
+           "  winhttp apply [--bypass LIST] [--config FILE]\n"
+           "                        point the machine's WinHTTP proxy at authshim (what `netsh\n"
+           "                        winhttp set proxy` does), saving the previous setting\n"
+           "  winhttp show [--config FILE]\n"
+           "                        print the WinHTTP proxy setting and what may bypass authshim\n"
+           "  winhttp revert [--force]\n"
+           "                        restore the setting saved by `winhttp apply`\n"
+           "  credentials set NAME --username USER [--config FILE]\n"
+           "                        read a password (no echo; or from stdin when piped),\n"
+           "                        encrypt it with DPAPI and store it in the config\n";
+}
+
+} // namespace authshim::service

@@ -1,0 +1,677 @@
+// The Windows service: running under the service control manager (SCM), and the `service`
+// commands that install, remove, start, stop and query it.
+#include "config/loader.hpp"
+#include "proxycore/events.hpp"
+#include "service/cli.hpp"
+#include "service/logging.hpp"
+#include "service/platform.hpp"
+#include "service/windows/acl.hpp"
+#include "service/windows/commands.hpp"
+#include "service/windows/event_log.hpp"
+#include "service/windows/win32.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace authshim::service::windows {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr wchar_t display_name[] = L"authshim proxy authentication shim";
+constexpr wchar_t description[] =
+    L"Local proxy for WinHTTP (CRL, AIA, OCSP and update fetches): forwards requests to the "
+    L"upstream proxy and answers its authentication with stored machine credentials.";
+constexpr wchar_t service_account[] = L"NT AUTHORITY\\LocalService";
+/// Service-specific exit codes reported to the SCM (sc query shows them).
+constexpr DWORD exit_config_invalid = 1;
+constexpr DWORD exit_start_failed = 2;
+
+int usage(const std::string& message) {
+    std::cerr << "authshim: " << message << "\n\n"
+              << "usage: authshim service install [--config FILE] [--start auto|demand]\n"
+              << "       authshim service uninstall\n"
+              << "       authshim service start|stop|status\n"
+              << "       authshim service run [--config FILE]\n";
+    return 2;
+}
+
+std::string quote(const fs::path& path) {
+    return "\"" + path.string() + "\"";
+}
+
+/// Opens the SCM; explains the usual reason (not elevated) when that fails.
+win32::unique_sc_handle open_scm(DWORD access) {
+    win32::unique_sc_handle scm(OpenSCManagerW(nullptr, nullptr, access));
+    if (!scm) {
+        const DWORD error = GetLastError();
+        std::cerr << "authshim: cannot open the service control manager: "
+                  << win32::error_text(error) << "\n";
+        if (error == ERROR_ACCESS_DENIED)
+            std::cerr << "authshim: run this from an elevated prompt (as Administrator)\n";
+    }
+    return scm;
+}
+
+std::string state_name(DWORD state) {
+    switch (state) {
+    case SERVICE_STOPPED:
+        return "stopped";
+    case SERVICE_START_PENDING:
+        return "starting";
+    case SERVICE_STOP_PENDING:
+        return "stopping";
+    case SERVICE_RUNNING:
+        return "running";
+    case SERVICE_CONTINUE_PENDING:
+        return "continuing";
+    case SERVICE_PAUSE_PENDING:
+        return "pausing";
+    case SERVICE_PAUSED:
+        return "paused";
+    }
+    return "in state " + std::to_string(state);
+}
+
+std::optional<SERVICE_STATUS_PROCESS> query_status(SC_HANDLE service) {
+    SERVICE_STATUS_PROCESS status{};
+    DWORD needed = 0;
+    if (!QueryServiceStatusEx(service, SC_STATUS_PROCESS_INFO, reinterpret_cast<BYTE*>(&status),
+                              sizeof status, &needed))
+        return std::nullopt;
+    return status;
+}
+
+/// Waits while the service is in `pending`, for at most `limit`. Returns the last status.
+std::optional<SERVICE_STATUS_PROCESS> wait_while(SC_HANDLE service, DWORD pending,
+                                                 std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto status = query_status(service);
+    while (status && status->dwCurrentState == pending &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(200ms);
+        status = query_status(service);
+    }
+    return status;
+}
+
+/// Why the service stopped, from its exit codes.
+std::string exit_reason(const SERVICE_STATUS_PROCESS& status) {
+    if (status.dwWin32ExitCode == ERROR_SERVICE_SPECIFIC_ERROR) {
+        switch (status.dwServiceSpecificExitCode) {
+        case exit_config_invalid:
+            return "the configuration is invalid";
+        case exit_start_failed:
+            return "it could not listen or start";
+        default:
+            return "service-specific error " + std::to_string(status.dwServiceSpecificExitCode);
+        }
+    }
+    if (status.dwWin32ExitCode == NO_ERROR) return "it exited normally";
+    return win32::error_text(status.dwWin32ExitCode);
+}
+
+std::string where_to_look() {
+    return "see the Event Log (Application, source authshim) and " +
+           (win32::data_dir() / L"logs" / L"authshim.log").string();
+}
+
+/// Stops the service if it runs and waits until it has stopped. False (with a message) when it
+/// did not stop in time.
+bool stop_and_wait(SC_HANDLE service, std::chrono::milliseconds limit) {
+    auto status = query_status(service);
+    if (!status) {
+        std::cerr << "authshim: cannot query the service: " << win32::last_error_text() << "\n";
+        return false;
+    }
+    if (status->dwCurrentState == SERVICE_STOPPED) return true;
+    const DWORD pid = status->dwProcessId;
+    if (status->dwCurrentState != SERVICE_STOP_PENDING) {
+        SERVICE_STATUS plain{};
+        if (!ControlService(service, SERVICE_CONTROL_STOP, &plain) &&
+            GetLastError() != ERROR_SERVICE_NOT_ACTIVE) {
+            std::cerr << "authshim: cannot stop the service: " << win32::last_error_text()
+                      << "\n";
+            return false;
+        }
+    }
+    status = wait_while(service, SERVICE_STOP_PENDING, limit);
+    if (!status || status->dwCurrentState != SERVICE_STOPPED) {
+        std::cerr << "authshim: the service did not stop within " << limit.count() / 1000
+                  << " s (" << (status ? state_name(status->dwCurrentState) : "unknown")
+                  << ")\n";
+        return false;
+    }
+    // The SCM reports STOPPED when the service says so; wait for the process too, so that its
+    // executable can be replaced or removed right after.
+    if (pid != 0) {
+        if (HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, pid)) {
+            WaitForSingleObject(process, 10000);
+            CloseHandle(process);
+        }
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running under the SCM.
+
+/// The status the service reports, with a ticker that advances dwCheckPoint once a second while
+/// a start or stop is pending (so the SCM sees progress during a long graceful stop).
+class status_reporter {
+public:
+    void attach(SERVICE_STATUS_HANDLE handle) { handle_ = handle; }
+
+    void set(DWORD state, std::chrono::milliseconds wait_hint = 0ms, DWORD win32_exit = NO_ERROR,
+             DWORD specific_exit = 0) {
+        std::lock_guard lock(mutex_);
+        status_.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+        status_.dwCurrentState = state;
+        status_.dwControlsAccepted =
+            state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+        status_.dwWin32ExitCode = win32_exit;
+        status_.dwServiceSpecificExitCode = specific_exit;
+        const bool pending = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING;
+        status_.dwCheckPoint = pending ? ++checkpoint_ : 0;
+        status_.dwWaitHint = pending ? static_cast<DWORD>(wait_hint.count()) : 0;
+        report_locked();
+        changed_.notify_all();
+    }
+
+    /// Runs the checkpoint ticker until `finish` is called.
+    void start_ticker() {
+        ticker_ = std::thread([this] {
+            std::unique_lock lock(mutex_);
+            while (!finished_) {
+                changed_.wait_for(lock, 1s);
+                if (finished_) break;
+                const DWORD state = status_.dwCurrentState;
+                if (state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING) {
+                    status_.dwCheckPoint = ++checkpoint_;
+                    report_locked();
+                }
+            }
+        });
+    }
+
+    void finish() {
+        {
+            std::lock_guard lock(mutex_);
+            finished_ = true;
+        }
+        changed_.notify_all();
+        if (ticker_.joinable()) ticker_.join();
+    }
+
+    DWORD state() {
+        std::lock_guard lock(mutex_);
+        return status_.dwCurrentState;
+    }
+
+private:
+    void report_locked() {
+        if (handle_) SetServiceStatus(handle_, &status_);
+    }
+
+    SERVICE_STATUS_HANDLE handle_ = nullptr;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    SERVICE_STATUS status_{};
+    DWORD checkpoint_ = 0;
+    bool finished_ = false;
+    std::thread ticker_;
+};
+
+/// State shared between ServiceMain and the control handler (the SCM calls the handler on the
+/// dispatcher thread, ServiceMain runs on its own).
+struct service_state {
+    fs::path config_file;
+    status_reporter reporter;
+    std::mutex mutex;
+    std::function<void()> request_stop; ///< set while serving
+    bool stop_requested = false;
+    std::chrono::milliseconds stop_hint{15000};
+};
+
+service_state* running_service = nullptr;
+
+DWORD WINAPI control_handler(DWORD control, DWORD, void*, void* context) {
+    auto& state = *static_cast<service_state*>(context);
+    switch (control) {
+    case SERVICE_CONTROL_INTERROGATE:
+        return NO_ERROR;
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_SHUTDOWN: {
+        std::function<void()> stop;
+        {
+            std::lock_guard lock(state.mutex);
+            if (state.stop_requested) return NO_ERROR;
+            state.stop_requested = true;
+            stop = state.request_stop;
+        }
+        spdlog::info("the service control manager asks authshim to stop{}",
+                     control == SERVICE_CONTROL_SHUTDOWN ? " (system shutdown)" : "");
+        state.reporter.set(SERVICE_STOP_PENDING, state.stop_hint);
+        if (stop) stop();
+        return NO_ERROR;
+    }
+    default:
+        return ERROR_CALL_NOT_IMPLEMENTED;
+    }
+}
+
+void WINAPI service_main(DWORD, wchar_t**) {
+    auto& state = *running_service;
+    const SERVICE_STATUS_HANDLE handle =
+        RegisterServiceCtrlHandlerExW(service_name, control_handler, &state);
+    if (!handle) return; // nothing to report to
+    state.reporter.attach(handle);
+    state.reporter.set(SERVICE_START_PENDING, 10s);
+    state.reporter.start_ticker();
+
+    // The config names the log destination; until it is loaded, problems are collected. When it
+    // cannot be loaded, they go to the Event Log and the default log file, where an admin looks.
+    const fs::path default_log = win32::data_dir() / L"logs" / L"authshim.log";
+    std::ostringstream problems;
+    auto cfg = load_config(state.config_file, problems);
+    if (!cfg) {
+        config::logging fallback;
+        fallback.file = default_log;
+        if (setup_logging(fallback, platform_log_sinks(fallback))) {
+            fallback.file.reset(); // the file cannot be opened: the Event Log (and stderr)
+            setup_logging(fallback, platform_log_sinks(fallback));
+        }
+        proxycore::log_event(proxycore::event_id::config_invalid, spdlog::level::err,
+                             "authshim cannot start: the configuration {} is not usable:\n{}",
+                             state.config_file.string(), problems.str());
+        spdlog::default_logger()->flush();
+        state.reporter.finish();
+        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR,
+                           exit_config_invalid);
+        return;
+    }
+    const std::string warnings = problems.str();
+    state.stop_hint = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          cfg->timeouts.shutdown) +
+                      5s;
+    state.reporter.set(SERVICE_START_PENDING, 10s);
+
+    serve_hooks hooks;
+    hooks.on_running = [&state, &warnings](std::function<void()> request_stop) {
+        if (!warnings.empty())
+            spdlog::warn("configuration {}: {}", state.config_file.string(), warnings);
+        bool stop_now = false;
+        {
+            std::lock_guard lock(state.mutex);
+            state.request_stop = request_stop;
+            stop_now = state.stop_requested;
+        }
+        if (stop_now)
+            request_stop();
+        else
+            state.reporter.set(SERVICE_RUNNING);
+    };
+    hooks.on_stopping = [&state](std::chrono::milliseconds limit) {
+        if (state.reporter.state() != SERVICE_STOP_PENDING)
+            state.reporter.set(SERVICE_STOP_PENDING, limit + 5s);
+    };
+    const int code = serve(std::move(*cfg), hooks, default_log);
+    {
+        std::lock_guard lock(state.mutex);
+        state.request_stop = nullptr; // the server is gone
+    }
+    state.reporter.finish();
+    if (code == 0)
+        state.reporter.set(SERVICE_STOPPED);
+    else
+        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR, exit_start_failed);
+}
+
+int service_run(std::vector<std::string> args) {
+    std::string error;
+    const auto file = take_config_option(args, error);
+    if (!error.empty()) return usage(error);
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    if (!file) return usage("'service run' needs --config FILE");
+
+    static service_state state;
+    state.config_file = fs::absolute(*file);
+    running_service = &state;
+    wchar_t name[] = L"authshim";
+    SERVICE_TABLE_ENTRYW table[] = {{name, service_main}, {nullptr, nullptr}};
+    if (StartServiceCtrlDispatcherW(table)) return 0;
+    const DWORD dispatch_error = GetLastError();
+    if (dispatch_error != ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+        std::cerr << "authshim: cannot connect to the service control manager: "
+                  << win32::error_text(dispatch_error) << "\n";
+        return 1;
+    }
+    // Started from a console, not by the SCM: behave like `authshim run`.
+    auto cfg = load_config(state.config_file, std::cerr);
+    if (!cfg) return 1;
+    return serve(std::move(*cfg), serve_hooks{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installing and controlling.
+
+bool parse_start(const std::string& value, DWORD& start_type) {
+    if (value == "auto") {
+        start_type = SERVICE_AUTO_START;
+        return true;
+    }
+    if (value == "demand" || value == "manual") {
+        start_type = SERVICE_DEMAND_START;
+        return true;
+    }
+    return false;
+}
+
+int service_install(std::vector<std::string> args) {
+    std::string error;
+    const auto file = take_config_option(args, error);
+    if (!error.empty()) return usage(error);
+    DWORD start_type = SERVICE_AUTO_START;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        std::string value;
+        if (args[i] == "--start" && i + 1 < args.size())
+            value = args[++i];
+        else if (args[i].starts_with("--start="))
+            value = args[i].substr(8);
+        else if (args[i] == "--start")
+            return usage("--start needs auto or demand");
+        else
+            return usage("unknown argument '" + args[i] + "'");
+        if (!parse_start(value, start_type))
+            return usage("--start must be auto or demand, not '" + value + "'");
+    }
+    const fs::path config_file = fs::absolute(*file);
+    std::error_code ec;
+    if (!fs::is_regular_file(config_file, ec)) {
+        std::cerr << "authshim: the config file " << config_file.string()
+                  << " does not exist; write it first (see packaging/authshim.example.json), "
+                     "then install\n";
+        return 1;
+    }
+    // Secrets are not resolved here: a credman entry lives in the service account's vault,
+    // which the installing admin cannot read. `authshim check` as the service would.
+    if (!load_config(config_file, std::cerr, /*resolve_secrets=*/false)) {
+        std::cerr << "authshim: not installed: fix the configuration first (authshim check "
+                     "--config "
+                  << quote(config_file) << ")\n";
+        return 1;
+    }
+
+    const auto scm = open_scm(SC_MANAGER_CREATE_SERVICE | SC_MANAGER_CONNECT);
+    if (!scm) return 1;
+    const fs::path exe = win32::executable_path();
+    const std::wstring command_line =
+        L"\"" + exe.wstring() + L"\" service run --config \"" + config_file.wstring() + L"\"";
+
+    win32::unique_sc_handle service(CreateServiceW(
+        scm.get(), service_name, display_name, SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
+        start_type, SERVICE_ERROR_NORMAL, command_line.c_str(), nullptr, nullptr, nullptr,
+        service_account, L""));
+    bool updated = false;
+    if (!service && GetLastError() == ERROR_SERVICE_EXISTS) {
+        // Installing again updates the existing service (new path, config or start type).
+        service = win32::unique_sc_handle(OpenServiceW(scm.get(), service_name, SERVICE_ALL_ACCESS));
+        if (service &&
+            !ChangeServiceConfigW(service.get(), SERVICE_WIN32_OWN_PROCESS, start_type,
+                                  SERVICE_ERROR_NORMAL, command_line.c_str(), nullptr, nullptr,
+                                  nullptr, service_account, L"", display_name)) {
+            std::cerr << "authshim: cannot update the existing service: "
+                      << win32::last_error_text() << "\n";
+            return 1;
+        }
+        updated = true;
+    }
+    if (!service) {
+        std::cerr << "authshim: cannot create the service: " << win32::last_error_text() << "\n";
+        return 1;
+    }
+    std::cout << (updated ? "updated" : "installed") << " service authshim: "
+              << (start_type == SERVICE_AUTO_START ? "automatic" : "manual (demand)")
+              << " start, account " << win32::narrow(service_account) << ", command line "
+              << win32::narrow(command_line) << "\n";
+
+    int warnings = 0;
+    auto warn = [&warnings](const std::string& what) {
+        ++warnings;
+        std::cerr << "warning: " << what << "\n";
+    };
+
+    SERVICE_DESCRIPTIONW desc{const_cast<wchar_t*>(description)};
+    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_DESCRIPTION, &desc))
+        warn("could not set the service description: " + win32::last_error_text());
+
+    if (start_type == SERVICE_AUTO_START) {
+        // Not delayed: CryptoAPI fetches CRLs early in boot.
+        SERVICE_DELAYED_AUTO_START_INFO delayed{FALSE};
+        if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
+                                   &delayed))
+            warn("could not clear delayed automatic start: " + win32::last_error_text());
+    }
+
+    // The service SID (NT SERVICE\authshim) is what the config folder's ACL grants access to.
+    SERVICE_SID_INFO sid_info{SERVICE_SID_TYPE_UNRESTRICTED};
+    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_SERVICE_SID_INFO, &sid_info))
+        warn("could not set the service SID type to unrestricted: " + win32::last_error_text() +
+             " (Wine does not implement it; on Windows check with `sc qsidtype authshim`)");
+
+    // Recovery: restart after 5 s, 30 s, then 60 s; the failure count resets after a day.
+    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 30000},
+                            {SC_ACTION_RESTART, 60000}};
+    SERVICE_FAILURE_ACTIONSW failure{};
+    failure.dwResetPeriod = 24 * 60 * 60;
+    failure.cActions = 3;
+    failure.lpsaActions = actions;
+    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_FAILURE_ACTIONS, &failure))
+        warn("could not set the recovery actions: " + win32::last_error_text());
+    // Also when the service stops itself with an error (a config it cannot load), not only when
+    // the process crashes.
+    SERVICE_FAILURE_ACTIONS_FLAG failure_flag{TRUE};
+    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_FAILURE_ACTIONS_FLAG,
+                               &failure_flag))
+        warn("could not apply the recovery actions to non-crash failures: " +
+             win32::last_error_text());
+    // Read the recovery actions back: Wine accepts them and forgets them.
+    {
+        std::vector<BYTE> buffer(8192);
+        DWORD needed = 0;
+        bool verified = false;
+        if (QueryServiceConfig2W(service.get(), SERVICE_CONFIG_FAILURE_ACTIONS, buffer.data(),
+                                 static_cast<DWORD>(buffer.size()), &needed)) {
+            const auto* read = reinterpret_cast<const SERVICE_FAILURE_ACTIONSW*>(buffer.data());
+            verified = read->cActions == 3 && read->lpsaActions &&
+                       read->lpsaActions[0].Type == SC_ACTION_RESTART &&
+                       read->lpsaActions[0].Delay == 5000 &&
+                       read->lpsaActions[2].Delay == 60000;
+        }
+        if (!verified)
+            warn("the recovery actions did not read back as set (Wine ignores them; on Windows "
+                 "check with `sc qfailure authshim`)");
+    }
+
+    if (auto problem = register_event_source(exe))
+        warn("could not register the Event Log source: " + *problem);
+
+    const fs::path config_dir = config_file.parent_path();
+    if (win32::is_authshim_folder(config_dir)) {
+        if (auto problem = restrict_folder(config_dir, folder_use::config))
+            warn(*problem);
+        else
+            std::cout << "restricted " << config_dir.string()
+                      << " to Administrators, SYSTEM and NT SERVICE\\authshim (read)\n";
+    } else {
+        warn("left the ACL of " + config_dir.string() +
+             " alone (not authshim's own folder): make sure only Administrators, SYSTEM and NT "
+             "SERVICE\\authshim can read " +
+             config_file.string() + ", or keep it in " + win32::data_dir().string());
+    }
+    const fs::path logs = win32::data_dir() / L"logs";
+    fs::create_directories(logs, ec);
+    if (auto problem = restrict_folder(logs, folder_use::logs))
+        warn(*problem);
+
+    std::cout << "start it with `authshim service start`"
+              << (start_type == SERVICE_AUTO_START ? " (it also starts at every boot)" : "")
+              << "; point WinHTTP at it with `authshim winhttp apply`\n";
+    if (warnings) std::cout << warnings << " warning(s), see above\n";
+    return 0;
+}
+
+int service_uninstall(const std::vector<std::string>& args) {
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    const auto scm = open_scm(SC_MANAGER_CONNECT);
+    if (!scm) return 1;
+    bool ok = true;
+    win32::unique_sc_handle service(
+        OpenServiceW(scm.get(), service_name, SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE));
+    if (!service) {
+        const DWORD error = GetLastError();
+        if (error != ERROR_SERVICE_DOES_NOT_EXIST) {
+            std::cerr << "authshim: cannot open the service: " << win32::error_text(error)
+                      << "\n";
+            return 1;
+        }
+        std::cout << "service authshim is not installed\n";
+    } else {
+        if (!stop_and_wait(service.get(), 60s)) return 1;
+        if (!DeleteService(service.get()) && GetLastError() != ERROR_SERVICE_MARKED_FOR_DELETE) {
+            std::cerr << "authshim: cannot delete the service: " << win32::last_error_text()
+                      << "\n";
+            return 1;
+        }
+        service.reset();
+        std::cout << "stopped and removed service authshim\n";
+    }
+    if (auto problem = unregister_event_source()) {
+        std::cerr << "warning: could not remove the Event Log source: " << *problem << "\n";
+    }
+    if (!revert_winhttp_if_applied(std::cout, std::cerr)) ok = false;
+    std::cout << "the configuration and logs in " << win32::data_dir().string()
+              << " are kept\n";
+    return ok ? 0 : 1;
+}
+
+win32::unique_sc_handle open_service(DWORD access) {
+    const auto scm = open_scm(SC_MANAGER_CONNECT);
+    if (!scm) return {};
+    win32::unique_sc_handle service(OpenServiceW(scm.get(), service_name, access));
+    if (!service) {
+        const DWORD error = GetLastError();
+        if (error == ERROR_SERVICE_DOES_NOT_EXIST)
+            std::cerr << "authshim: service authshim is not installed (authshim service "
+                         "install)\n";
+        else
+            std::cerr << "authshim: cannot open the service: " << win32::error_text(error)
+                      << "\n";
+    }
+    return service;
+}
+
+int service_start(const std::vector<std::string>& args) {
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    const auto service = open_service(SERVICE_START | SERVICE_QUERY_STATUS);
+    if (!service) return 1;
+    if (!StartServiceW(service.get(), 0, nullptr)) {
+        const DWORD error = GetLastError();
+        if (error != ERROR_SERVICE_ALREADY_RUNNING) {
+            std::cerr << "authshim: cannot start the service: " << win32::error_text(error)
+                      << "\n";
+            return 1;
+        }
+    }
+    const auto status = wait_while(service.get(), SERVICE_START_PENDING, 30s);
+    if (status && status->dwCurrentState == SERVICE_RUNNING) {
+        std::cout << "service authshim is running (pid " << status->dwProcessId << ")\n";
+        return 0;
+    }
+    if (status && status->dwCurrentState == SERVICE_STOPPED) {
+        std::cerr << "authshim: the service stopped right after starting: "
+                  << exit_reason(*status) << "; " << where_to_look() << "\n";
+        return 1;
+    }
+    std::cerr << "authshim: the service is "
+              << (status ? state_name(status->dwCurrentState) : "in an unknown state")
+              << " after 30 s; " << where_to_look() << "\n";
+    return 1;
+}
+
+int service_stop(const std::vector<std::string>& args) {
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    const auto service = open_service(SERVICE_STOP | SERVICE_QUERY_STATUS);
+    if (!service) return 1;
+    if (!stop_and_wait(service.get(), 60s)) return 1;
+    std::cout << "service authshim is stopped\n";
+    return 0;
+}
+
+/// Exit codes follow the LSB `status` convention: 0 running, 3 not running, 4 unknown (not
+/// installed or not queryable).
+int service_status(const std::vector<std::string>& args) {
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    const auto service = open_service(SERVICE_QUERY_STATUS | SERVICE_QUERY_CONFIG);
+    if (!service) return 4;
+    const auto status = query_status(service.get());
+    if (!status) {
+        std::cerr << "authshim: cannot query the service: " << win32::last_error_text() << "\n";
+        return 4;
+    }
+    std::cout << "service authshim: " << state_name(status->dwCurrentState);
+    if (status->dwProcessId) std::cout << " (pid " << status->dwProcessId << ")";
+    if (status->dwCurrentState == SERVICE_STOPPED && status->dwWin32ExitCode != NO_ERROR &&
+        status->dwWin32ExitCode != ERROR_SERVICE_NEVER_STARTED)
+        std::cout << "; last stop: " << exit_reason(*status);
+    std::cout << "\n";
+    DWORD needed = 0;
+    QueryServiceConfigW(service.get(), nullptr, 0, &needed);
+    if (needed > 0) {
+        std::vector<BYTE> buffer(needed);
+        auto* config = reinterpret_cast<QUERY_SERVICE_CONFIGW*>(buffer.data());
+        if (QueryServiceConfigW(service.get(), config, needed, &needed)) {
+            std::cout << "  start: "
+                      << (config->dwStartType == SERVICE_AUTO_START     ? "automatic"
+                          : config->dwStartType == SERVICE_DEMAND_START ? "manual (demand)"
+                          : config->dwStartType == SERVICE_DISABLED     ? "disabled"
+                                                                        : "other")
+                      << "\n";
+            if (config->lpServiceStartName)
+                std::cout << "  account: " << win32::narrow(config->lpServiceStartName) << "\n";
+            if (config->lpBinaryPathName)
+                std::cout << "  command line: " << win32::narrow(config->lpBinaryPathName)
+                          << "\n";
+        }
+    }
+    return status->dwCurrentState == SERVICE_RUNNING ? 0 : 3;
+}
+
+} // namespace
+
+int service_command(const std::vector<std::string>& args) {
+    if (args.size() < 2) return usage("'service' needs a subcommand");
+    const std::string& sub = args[1];
+    if (sub == "install") return service_install(args);
+    if (sub == "uninstall") return service_uninstall(args);
+    if (sub == "start") return service_start(args);
+    if (sub == "stop") return service_stop(args);
+    if (sub == "status") return service_status(args);
+    if (sub == "run") return service_run(args);
+    return usage("unknown service subcommand '" + sub + "'");
+}
+
+} // namespace authshim::service::windows
