@@ -3,10 +3,39 @@
 include_guard(GLOBAL)
 
 find_package(Threads REQUIRED)
-find_package(Boost 1.81 REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
-find_package(nlohmann_json 3 REQUIRED)
-find_package(spdlog REQUIRED)
+
+if(CMAKE_CROSSCOMPILING AND MINGW)
+    # mingw-w64 cross-build (cmake/mingw-w64-x86_64.cmake): the header-only libraries come from the
+    # build host's Debian packages through a folder holding only links to them. /usr/include itself
+    # must never be on the path: glibc's (or Linux OpenSSL's) headers would be picked up.
+    set(AUTHSHIM_HOST_INCLUDE /usr/include CACHE PATH "where the host's header-only libraries are")
+    set(_third_party ${CMAKE_BINARY_DIR}/third_party_include)
+    file(MAKE_DIRECTORY ${_third_party})
+    foreach(dir boost nlohmann spdlog fmt catch2)
+        if(NOT EXISTS ${AUTHSHIM_HOST_INCLUDE}/${dir})
+            message(FATAL_ERROR "${AUTHSHIM_HOST_INCLUDE}/${dir} is missing (scripts/setup.sh)")
+        endif()
+        file(CREATE_LINK ${AUTHSHIM_HOST_INCLUDE}/${dir} ${_third_party}/${dir} SYMBOLIC)
+    endforeach()
+    add_library(authshim_third_party INTERFACE)
+    target_include_directories(authshim_third_party SYSTEM INTERFACE ${_third_party})
+    add_library(Boost::headers ALIAS authshim_third_party)
+    add_library(nlohmann_json::nlohmann_json ALIAS authshim_third_party)
+    add_library(Catch2::Catch2 ALIAS authshim_third_party)
+    # Debian's spdlog is built against an external fmt: both header-only here.
+    add_library(authshim_spdlog INTERFACE)
+    target_link_libraries(authshim_spdlog INTERFACE authshim_third_party)
+    target_compile_definitions(authshim_spdlog INTERFACE SPDLOG_HEADER_ONLY FMT_HEADER_ONLY)
+    add_library(spdlog::spdlog ALIAS authshim_spdlog)
+    # Static OpenSSL needs these system libraries after it.
+    set_property(TARGET OpenSSL::Crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES
+                 ws2_32 crypt32 bcrypt advapi32 user32)
+else()
+    find_package(Boost 1.81 REQUIRED)
+    find_package(nlohmann_json 3 REQUIRED)
+    find_package(spdlog REQUIRED)
+endif()
 
 # Asio and Beast are compiled once, in proxycore/asio_impl.cpp.
 add_library(authshim_boost INTERFACE)

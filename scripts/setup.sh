@@ -25,6 +25,12 @@ test_packages=(
     squid nginx apache2 curl openssl python3 python3-pytest apache2-utils procps iproute2
     ca-certificates stunnel4
 )
+# The Windows cross-build and its tests (../shared/docs/WINDOWS-TESTING.md): mingw-w64 with posix
+# threads, Wine (64-bit) to run the .exe files, dpkg-dev for `apt-get source openssl`
+# (scripts/build-openssl-mingw.sh builds a static mingw OpenSSL from Debian's source package).
+windows_packages=(
+    g++-mingw-w64-x86-64-posix mingw-w64 wine wine64 dpkg-dev
+)
 # Packages whose postinst may start a daemon; each name is also the daemon's process name and its
 # systemd unit. (apache2's other unit, apache-htcacheclean, is disabled by its postinst on a first
 # install and never started.)
@@ -49,15 +55,25 @@ is_installed() {
 }
 
 missing=()
-for pkg in "${build_packages[@]}" "${test_packages[@]}"; do
+for pkg in "${build_packages[@]}" "${test_packages[@]}" "${windows_packages[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 
-if ((${#missing[@]} == 0)); then
-    log "all $((${#build_packages[@]} + ${#test_packages[@]})) packages are installed; nothing to do"
+# `apt-get source openssl` needs a deb-src entry; Debian's images ship only `deb` ones.
+deb_src_file=/etc/apt/sources.list.d/authshim-deb-src.sources
+has_deb_src() {
+    grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/
+}
+need_deb_src=false
+has_deb_src || need_deb_src=true
+
+total=$((${#build_packages[@]} + ${#test_packages[@]} + ${#windows_packages[@]}))
+if ((${#missing[@]} == 0)) && ! $need_deb_src; then
+    log "all $total packages are installed and a deb-src entry exists; nothing to do"
     exit 0
 fi
-log "missing packages: ${missing[*]}"
+((${#missing[@]} == 0)) || log "missing packages: ${missing[*]}"
+$need_deb_src && log "no deb-src entry: adding $deb_src_file"
 
 if ((EUID != 0)); then
     if command -v sudo >/dev/null 2>&1; then
@@ -122,7 +138,35 @@ for svc in "${services[@]}"; do
     pids_before[$svc]="$(system_daemon_pids "$svc")"
 done
 
+if $need_deb_src; then
+    # The same archives as the `deb` entries (deb822 or one-line format), as deb-src.
+    {
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [[ -f "$f" && "$f" != "$deb_src_file" ]] || continue
+            awk 'BEGIN { RS=""; ORS="\n\n" }
+                 /(^|\n)Types:[^\n]*deb([ \n]|$)/ && /debian/ {
+                     sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f"
+        done
+    } >"$deb_src_file.tmp"
+    if [[ -f /etc/apt/sources.list ]]; then
+        grep -E '^deb [^#]*debian' /etc/apt/sources.list | sed 's/^deb /deb-src /' \
+            >/etc/apt/sources.list.d/authshim-deb-src.list || true
+    fi
+    if [[ -s "$deb_src_file.tmp" ]]; then
+        mv "$deb_src_file.tmp" "$deb_src_file"
+    else
+        rm -f "$deb_src_file.tmp"
+    fi
+    [[ -s /etc/apt/sources.list.d/authshim-deb-src.list ]] ||
+        rm -f /etc/apt/sources.list.d/authshim-deb-src.list
+    has_deb_src || log "warning: could not derive a deb-src entry; scripts/build-openssl-mingw.sh will fail"
+fi
+
 run apt-get update
+if ((${#missing[@]} == 0)); then
+    log "all $total packages are installed"
+    exit 0
+fi
 run apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
 remove_policy
 

@@ -4,6 +4,8 @@
 #   2. build/asan                 Debug, ASan+UBSan: every test except the release_only ones
 #   3. build/release              Release, un-sanitized: the integration tests, where the
 #                                 release_only memory/CPU assertions run
+#   4. build/mingw                Windows x64 cross-build (mingw-w64): unit tests and the
+#                                 end-to-end test under Wine
 # The cache variables of both builds live in CMakePresets.json (presets `asan` and `release`).
 # Prints the wall time of each stage; exits non-zero if anything failed.
 set -euo pipefail
@@ -54,6 +56,15 @@ stage release-configure cmake --preset release
 stage release-build cmake --build build/release -j "$build_jobs" --target authshim
 stage release-test ctest --test-dir build/release -L integration --output-on-failure \
     --no-tests=error -j 1 || failed+=(release-test)
+
+# (c) Windows: authshim.exe cross-built with mingw-w64 (static OpenSSL built once from Debian's
+# source package and cached in ~/.cache/authshim), its unit tests and the end-to-end test
+# (service, WinHTTP, DPAPI credentials, a WinHTTP client through authshim to a Digest Squid)
+# under Wine.
+stage windows-openssl bash scripts/build-openssl-mingw.sh
+stage windows-configure cmake --preset mingw
+stage windows-build cmake --build build/mingw -j "$build_jobs"
+stage windows-test bash scripts/wine-ctest.sh build/mingw || failed+=(windows-test)
 
 if ((${#failed[@]} != 0)); then
     echo "== test.sh: FAILED: ${failed[*]}"
