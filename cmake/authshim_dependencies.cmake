@@ -26,7 +26,9 @@ if(CMAKE_CROSSCOMPILING AND MINGW)
     # Debian's spdlog is built against an external fmt: both header-only here.
     add_library(authshim_spdlog INTERFACE)
     target_link_libraries(authshim_spdlog INTERFACE authshim_third_party)
-    target_compile_definitions(authshim_spdlog INTERFACE SPDLOG_HEADER_ONLY FMT_HEADER_ONLY)
+    # SPDLOG_WCHAR_FILENAMES: log files are opened by their UTF-16 name (any path works).
+    target_compile_definitions(authshim_spdlog INTERFACE SPDLOG_HEADER_ONLY FMT_HEADER_ONLY
+                               SPDLOG_WCHAR_FILENAMES)
     add_library(spdlog::spdlog ALIAS authshim_spdlog)
     # Static OpenSSL needs these system libraries after it.
     set_property(TARGET OpenSSL::Crypto APPEND PROPERTY INTERFACE_LINK_LIBRARIES

@@ -136,7 +136,13 @@ int serve(config::config cfg, const serve_hooks& hooks,
     using proxycore::log_event;
     if (!cfg.log.file && default_log_file) cfg.log.file = *default_log_file;
     if (auto error = setup_logging(cfg.log, platform_log_sinks(cfg.log))) {
-        std::cerr << "authshim: " << *error << "\n";
+        // Said where it can still be seen: stderr and, for a service, the Event Log.
+        config::logging fallback = cfg.log;
+        fallback.file.reset();
+        setup_logging(fallback, platform_log_sinks(fallback));
+        log_event(event_id::start_failed, spdlog::level::err, "authshim {} not started: {}",
+                  AUTHSHIM_VERSION, *error);
+        spdlog::default_logger()->flush();
         return 1;
     }
     const auto threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
@@ -174,6 +180,8 @@ int serve(config::config cfg, const serve_hooks& hooks,
               "authshim {} started: proxy on {}, upstream {}, config {}, {} thread(s)",
               AUTHSHIM_VERSION, listen, upstream_text, source, threads);
     server.run(threads);
+    remove_stop_handlers();
+    if (hooks.on_stopped) hooks.on_stopped();
     log_event(event_id::stopped, spdlog::level::info, "authshim {} stopped", AUTHSHIM_VERSION);
     spdlog::default_logger()->flush();
     return 0;

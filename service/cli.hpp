@@ -39,6 +39,9 @@ struct serve_hooks {
     std::function<void(std::function<void()> request_stop)> on_running;
     /// When a stop has been requested, with the longest the stop may take (timeouts.shutdown).
     std::function<void(std::chrono::milliseconds)> on_stopping;
+    /// After serving ended, before the server is destroyed: `request_stop` must not be called
+    /// from here on.
+    std::function<void()> on_stopped;
 };
 
 /// Sets up logging from `cfg.log` (`default_log_file` when `log.file` is not set; stderr when

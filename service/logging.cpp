@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -37,8 +38,9 @@ std::optional<std::string> setup_logging(const config::logging& log,
         try {
             std::error_code ec;
             std::filesystem::create_directories(log.file->parent_path(), ec);
+            // native(): wide on Windows (with SPDLOG_WCHAR_FILENAMES), so any path works.
             sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-                log.file->string(), log_rotate_bytes, log_rotate_files);
+                log.file->native(), log_rotate_bytes, log_rotate_files);
         } catch (const spdlog::spdlog_ex& e) {
             return "cannot open log file " + log.file->string() + ": " + e.what();
         }
@@ -46,11 +48,17 @@ std::optional<std::string> setup_logging(const config::logging& log,
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     }
     sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-    for (const auto& e : extra)
-        e->set_pattern("%v"); // the platform's sinks add their own time and level
+    sink->set_level(to_spdlog(log.level));
+    // The platform's sinks (Event Log) pick their own lines, events at info and above among them,
+    // whatever log.level says; below info nothing is formatted that no sink wants.
+    auto logger_level = to_spdlog(log.level);
+    for (const auto& e : extra) {
+        e->set_pattern("%v"); // they add their own time and level
+        logger_level = std::min(logger_level, spdlog::level::info);
+    }
     extra.insert(extra.begin(), std::move(sink));
     auto logger = std::make_shared<spdlog::logger>("authshim", extra.begin(), extra.end());
-    logger->set_level(to_spdlog(log.level));
+    logger->set_level(logger_level);
     logger->flush_on(spdlog::level::trace); // every line reaches the file at once
     spdlog::set_default_logger(std::move(logger));
     return std::nullopt;

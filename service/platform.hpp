@@ -27,6 +27,10 @@ namespace authshim::service {
 /// gets the default action (immediate exit).
 void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop);
 
+/// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`
+/// and `stop`; POSIX: nothing, the signal set lives and dies with `io`).
+void remove_stop_handlers();
+
 /// The secret resolver of this platform: DPAPI and Credential Manager on Windows; elsewhere
 /// one that refuses both with a clear message.
 std::unique_ptr<config::secret_resolver> make_secret_resolver();

@@ -22,6 +22,8 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
         });
 }
 
+void remove_stop_handlers() {}
+
 std::unique_ptr<config::secret_resolver> make_secret_resolver() {
     return std::make_unique<config::default_secret_resolver>();
 }

@@ -217,15 +217,24 @@ std::vector<std::string> readers_besides_admins(const std::filesystem::path& fil
     const std::vector<std::uint8_t> service = service_sid(authshim_service);
     const std::vector<std::uint8_t> trusted_installer = service_sid(L"TrustedInstaller");
     const std::vector<std::uint8_t> owner_sid = sid_bytes(owner);
-    auto trusted = [&](PSID sid) {
+    auto admin_or_system = [&](PSID sid) {
         return (administrators.ok && EqualSid(sid, administrators.get())) ||
-               (system.ok && EqualSid(sid, system.get())) ||
-               (creator_owner.ok && EqualSid(sid, creator_owner.get())) ||
-               (owner_rights.ok && EqualSid(sid, owner_rights.get())) || same_sid(service, sid) ||
-               same_sid(trusted_installer, sid) || same_sid(owner_sid, sid);
+               (system.ok && EqualSid(sid, system.get()));
+    };
+    // The owner (and the CREATOR OWNER / OWNER RIGHTS entries that stand for it) is trusted only
+    // when it is Administrators or SYSTEM: an ordinary user who owns the file can read it and
+    // rewrite its DACL whatever the DACL says.
+    const bool owner_trusted = owner && admin_or_system(owner);
+    auto trusted = [&](PSID sid) {
+        return admin_or_system(sid) || same_sid(service, sid) ||
+               same_sid(trusted_installer, sid) ||
+               (owner_trusted && ((creator_owner.ok && EqualSid(sid, creator_owner.get())) ||
+                                  (owner_rights.ok && EqualSid(sid, owner_rights.get())) ||
+                                  same_sid(owner_sid, sid)));
     };
 
     constexpr DWORD read_rights = FILE_READ_DATA | GENERIC_READ | GENERIC_ALL;
+    const std::string owner_note = " (the file's owner, who may change its ACL)";
     std::vector<std::string> readers;
     for (DWORD i = 0; i < dacl->AceCount; ++i) {
         void* raw = nullptr;
@@ -241,8 +250,14 @@ std::vector<std::string> readers_besides_admins(const std::filesystem::path& fil
         PSID sid = &ace->SidStart;
         if (!IsValidSid(sid) || trusted(sid)) continue;
         std::string name = account_name(sid);
+        if (same_sid(owner_sid, sid)) name += owner_note;
         if (std::find(readers.begin(), readers.end(), name) == readers.end())
             readers.push_back(std::move(name));
+    }
+    if (owner && !owner_trusted && IsValidSid(owner)) {
+        const std::string name = account_name(owner) + owner_note;
+        if (std::find(readers.begin(), readers.end(), name) == readers.end())
+            readers.push_back(name);
     }
     return readers;
 }

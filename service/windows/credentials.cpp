@@ -10,6 +10,7 @@
 #include "service/windows/secrets.hpp"
 #include "service/windows/win32.hpp"
 
+#include <aclapi.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -122,6 +123,8 @@ std::optional<config::secret_string> read_password(const std::string& username,
         error = "standard input holds more than 64 KiB: not a password";
         return std::nullopt;
     }
+    // PowerShell may put a UTF-8 byte order mark in front; it is not part of the password.
+    if (data.starts_with("\xEF\xBB\xBF")) data.erase(0, 3);
     if (data.ends_with("\r\n"))
         data.resize(data.size() - 2);
     else if (data.ends_with("\n"))
@@ -129,6 +132,15 @@ std::optional<config::secret_string> read_password(const std::string& username,
     if (data.find_first_of("\r\n") != std::string::npos) {
         wipe(data);
         error = "standard input holds more than one line: give the password alone";
+        return std::nullopt;
+    }
+    // Bytes in the console's code page (cmd's echo, Windows PowerShell's default ASCII) would be
+    // stored as a wrong password without notice: only UTF-8 is accepted.
+    if (!data.empty() && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, data.data(),
+                                             static_cast<int>(data.size()), nullptr, 0) == 0) {
+        wipe(data);
+        error = "standard input is not UTF-8: pipe the password as UTF-8 (in PowerShell: "
+                "$OutputEncoding = [Text.UTF8Encoding]::new($false)), or type it at the prompt";
         return std::nullopt;
     }
     return config::secret_string(std::move(data));
@@ -156,14 +168,26 @@ std::optional<std::string> read_file(const fs::path& file, std::string& error) {
     return text;
 }
 
-/// Replaces `file` with `text`: written to a temporary file beside it, flushed to disk, then
-/// swapped in, so that a crash leaves either the old or the new file, never half of one.
+/// Replaces `file` with `text`: written to a temporary file beside it (created with the
+/// original's DACL, so the new content is never less protected), flushed to disk, then swapped in
+/// with ReplaceFileW, which keeps the original's ACL, owner, attributes and streams. A crash
+/// leaves either the old or the new file, never half of one.
 std::optional<std::string> replace_file(const fs::path& file, const std::string& text) {
-    const fs::path temp = file.parent_path() / (file.filename().wstring() + L".authshim-new");
-    HANDLE h = CreateFileW(temp.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
+    const fs::path temp =
+        file.parent_path() / (file.filename().wstring() + L".authshim-new-" +
+                              std::to_wstring(GetCurrentProcessId()) + L"-" +
+                              std::to_wstring(GetTickCount64()));
+    PSECURITY_DESCRIPTOR original = nullptr;
+    SECURITY_ATTRIBUTES attributes{sizeof(SECURITY_ATTRIBUTES), nullptr, FALSE};
+    if (GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                              nullptr, nullptr, nullptr, &original) == ERROR_SUCCESS)
+        attributes.lpSecurityDescriptor = original;
+    HANDLE h = CreateFileW(temp.c_str(), GENERIC_WRITE, 0, &attributes, CREATE_NEW,
                            FILE_ATTRIBUTE_NORMAL, nullptr);
+    const DWORD create_error = GetLastError();
+    if (original) LocalFree(original);
     if (h == INVALID_HANDLE_VALUE)
-        return "cannot create " + temp.string() + ": " + win32::last_error_text();
+        return "cannot create " + temp.string() + ": " + win32::error_text(create_error);
     DWORD written = 0;
     const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written,
                               nullptr) &&
@@ -174,11 +198,10 @@ std::optional<std::string> replace_file(const fs::path& file, const std::string&
         DeleteFileW(temp.c_str());
         return "cannot write " + temp.string() + ": " + write_error;
     }
-    if (!MoveFileExW(temp.c_str(), file.c_str(),
-                     MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
-        const std::string move_error = win32::last_error_text();
+    if (!ReplaceFileW(file.c_str(), temp.c_str(), nullptr, 0, nullptr, nullptr)) {
+        const std::string replace_error = win32::last_error_text();
         DeleteFileW(temp.c_str());
-        return "cannot replace " + file.string() + ": " + move_error;
+        return "cannot replace " + file.string() + ": " + replace_error;
     }
     return std::nullopt;
 }

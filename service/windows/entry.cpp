@@ -7,6 +7,8 @@
 #include <vector>
 
 int wmain(int argc, wchar_t** argv) {
+    // The code page belongs to the console, not to this process: put it back on the way out.
+    const UINT previous_cp = GetConsoleOutputCP();
     SetConsoleOutputCP(CP_UTF8);
     // No "insert the disk" or crash dialogs for a service: errors are reported, not shown.
     SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
@@ -14,5 +16,7 @@ int wmain(int argc, wchar_t** argv) {
     args.reserve(static_cast<std::size_t>(argc));
     for (int i = 1; i < argc; ++i)
         args.push_back(authshim::service::win32::narrow(argv[i]));
-    return authshim::service::cli_main(args);
+    const int code = authshim::service::cli_main(args);
+    if (previous_cp != 0) SetConsoleOutputCP(previous_cp);
+    return code;
 }

@@ -52,6 +52,13 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
     SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
+void remove_stop_handlers() {
+    SetConsoleCtrlHandler(on_console_event, FALSE);
+    std::lock_guard lock(console_mutex);
+    console_io = nullptr;
+    console_stop = nullptr;
+}
+
 std::unique_ptr<config::secret_resolver> make_secret_resolver() {
     return std::make_unique<windows::secret_resolver>();
 }
@@ -78,7 +85,9 @@ std::vector<std::string> config_access_problems(const config::config& cfg) {
         problems.push_back(what + " " + file.string() + " holds or names credentials and can be " +
                            "read by " + names + "; restrict its folder to Administrators, " +
                            "SYSTEM and NT SERVICE\\authshim (`authshim credentials set` and " +
-                           "`authshim service install` do this)");
+                           "`authshim service install` do this) and make Administrators the " +
+                           "file's owner (icacls \"" + file.string() +
+                           "\" /setowner *S-1-5-32-544)");
     };
     check_file(cfg.source, "the config file");
     for (const auto& [name, credential] : cfg.credentials)

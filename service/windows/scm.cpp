@@ -1,5 +1,5 @@
-// The Windows service: running under the service control manager (SCM), and the `service`
-// commands that install, remove, start, stop and query it.
+// The `service` commands that install, remove, start, stop and query the Windows service
+// (running under the service control manager is service_main.cpp).
 #include "config/loader.hpp"
 #include "proxycore/events.hpp"
 #include "service/cli.hpp"
@@ -7,6 +7,7 @@
 #include "service/platform.hpp"
 #include "service/windows/acl.hpp"
 #include "service/windows/commands.hpp"
+#include "service/windows/service_main.hpp"
 #include "service/windows/event_log.hpp"
 #include "service/windows/win32.hpp"
 
@@ -23,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace authshim::service::windows {
@@ -36,9 +38,6 @@ constexpr wchar_t description[] =
     L"Local proxy for WinHTTP (CRL, AIA, OCSP and update fetches): forwards requests to the "
     L"upstream proxy and answers its authentication with stored machine credentials.";
 constexpr wchar_t service_account[] = L"NT AUTHORITY\\LocalService";
-/// Service-specific exit codes reported to the SCM (sc query shows them).
-constexpr DWORD exit_config_invalid = 1;
-constexpr DWORD exit_start_failed = 2;
 
 int usage(const std::string& message) {
     std::cerr << "authshim: " << message << "\n\n"
@@ -137,6 +136,15 @@ bool stop_and_wait(SC_HANDLE service, std::chrono::milliseconds limit) {
         std::cerr << "authshim: cannot query the service: " << win32::last_error_text() << "\n";
         return false;
     }
+    if (status->dwCurrentState == SERVICE_START_PENDING) {
+        // It cannot take a stop until it has started (or failed to).
+        status = wait_while(service, SERVICE_START_PENDING, 30s);
+        if (!status) {
+            std::cerr << "authshim: cannot query the service: " << win32::last_error_text()
+                      << "\n";
+            return false;
+        }
+    }
     if (status->dwCurrentState == SERVICE_STOPPED) return true;
     const DWORD pid = status->dwProcessId;
     if (status->dwCurrentState != SERVICE_STOP_PENDING) {
@@ -164,205 +172,6 @@ bool stop_and_wait(SC_HANDLE service, std::chrono::milliseconds limit) {
         }
     }
     return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running under the SCM.
-
-/// The status the service reports, with a ticker that advances dwCheckPoint once a second while
-/// a start or stop is pending (so the SCM sees progress during a long graceful stop).
-class status_reporter {
-public:
-    void attach(SERVICE_STATUS_HANDLE handle) { handle_ = handle; }
-
-    void set(DWORD state, std::chrono::milliseconds wait_hint = 0ms, DWORD win32_exit = NO_ERROR,
-             DWORD specific_exit = 0) {
-        std::lock_guard lock(mutex_);
-        status_.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
-        status_.dwCurrentState = state;
-        status_.dwControlsAccepted =
-            state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
-        status_.dwWin32ExitCode = win32_exit;
-        status_.dwServiceSpecificExitCode = specific_exit;
-        const bool pending = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING;
-        status_.dwCheckPoint = pending ? ++checkpoint_ : 0;
-        status_.dwWaitHint = pending ? static_cast<DWORD>(wait_hint.count()) : 0;
-        report_locked();
-        changed_.notify_all();
-    }
-
-    /// Runs the checkpoint ticker until `finish` is called.
-    void start_ticker() {
-        ticker_ = std::thread([this] {
-            std::unique_lock lock(mutex_);
-            while (!finished_) {
-                changed_.wait_for(lock, 1s);
-                if (finished_) break;
-                const DWORD state = status_.dwCurrentState;
-                if (state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING) {
-                    status_.dwCheckPoint = ++checkpoint_;
-                    report_locked();
-                }
-            }
-        });
-    }
-
-    void finish() {
-        {
-            std::lock_guard lock(mutex_);
-            finished_ = true;
-        }
-        changed_.notify_all();
-        if (ticker_.joinable()) ticker_.join();
-    }
-
-    DWORD state() {
-        std::lock_guard lock(mutex_);
-        return status_.dwCurrentState;
-    }
-
-private:
-    void report_locked() {
-        if (handle_) SetServiceStatus(handle_, &status_);
-    }
-
-    SERVICE_STATUS_HANDLE handle_ = nullptr;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    SERVICE_STATUS status_{};
-    DWORD checkpoint_ = 0;
-    bool finished_ = false;
-    std::thread ticker_;
-};
-
-/// State shared between ServiceMain and the control handler (the SCM calls the handler on the
-/// dispatcher thread, ServiceMain runs on its own).
-struct service_state {
-    fs::path config_file;
-    status_reporter reporter;
-    std::mutex mutex;
-    std::function<void()> request_stop; ///< set while serving
-    bool stop_requested = false;
-    std::chrono::milliseconds stop_hint{15000};
-};
-
-service_state* running_service = nullptr;
-
-DWORD WINAPI control_handler(DWORD control, DWORD, void*, void* context) {
-    auto& state = *static_cast<service_state*>(context);
-    switch (control) {
-    case SERVICE_CONTROL_INTERROGATE:
-        return NO_ERROR;
-    case SERVICE_CONTROL_STOP:
-    case SERVICE_CONTROL_SHUTDOWN: {
-        std::function<void()> stop;
-        {
-            std::lock_guard lock(state.mutex);
-            if (state.stop_requested) return NO_ERROR;
-            state.stop_requested = true;
-            stop = state.request_stop;
-        }
-        spdlog::info("the service control manager asks authshim to stop{}",
-                     control == SERVICE_CONTROL_SHUTDOWN ? " (system shutdown)" : "");
-        state.reporter.set(SERVICE_STOP_PENDING, state.stop_hint);
-        if (stop) stop();
-        return NO_ERROR;
-    }
-    default:
-        return ERROR_CALL_NOT_IMPLEMENTED;
-    }
-}
-
-void WINAPI service_main(DWORD, wchar_t**) {
-    auto& state = *running_service;
-    const SERVICE_STATUS_HANDLE handle =
-        RegisterServiceCtrlHandlerExW(service_name, control_handler, &state);
-    if (!handle) return; // nothing to report to
-    state.reporter.attach(handle);
-    state.reporter.set(SERVICE_START_PENDING, 10s);
-    state.reporter.start_ticker();
-
-    // The config names the log destination; until it is loaded, problems are collected. When it
-    // cannot be loaded, they go to the Event Log and the default log file, where an admin looks.
-    const fs::path default_log = win32::data_dir() / L"logs" / L"authshim.log";
-    std::ostringstream problems;
-    auto cfg = load_config(state.config_file, problems);
-    if (!cfg) {
-        config::logging fallback;
-        fallback.file = default_log;
-        if (setup_logging(fallback, platform_log_sinks(fallback))) {
-            fallback.file.reset(); // the file cannot be opened: the Event Log (and stderr)
-            setup_logging(fallback, platform_log_sinks(fallback));
-        }
-        proxycore::log_event(proxycore::event_id::config_invalid, spdlog::level::err,
-                             "authshim cannot start: the configuration {} is not usable:\n{}",
-                             state.config_file.string(), problems.str());
-        spdlog::default_logger()->flush();
-        state.reporter.finish();
-        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR,
-                           exit_config_invalid);
-        return;
-    }
-    const std::string warnings = problems.str();
-    state.stop_hint = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          cfg->timeouts.shutdown) +
-                      5s;
-    state.reporter.set(SERVICE_START_PENDING, 10s);
-
-    serve_hooks hooks;
-    hooks.on_running = [&state, &warnings](std::function<void()> request_stop) {
-        if (!warnings.empty())
-            spdlog::warn("configuration {}: {}", state.config_file.string(), warnings);
-        bool stop_now = false;
-        {
-            std::lock_guard lock(state.mutex);
-            state.request_stop = request_stop;
-            stop_now = state.stop_requested;
-        }
-        if (stop_now)
-            request_stop();
-        else
-            state.reporter.set(SERVICE_RUNNING);
-    };
-    hooks.on_stopping = [&state](std::chrono::milliseconds limit) {
-        if (state.reporter.state() != SERVICE_STOP_PENDING)
-            state.reporter.set(SERVICE_STOP_PENDING, limit + 5s);
-    };
-    const int code = serve(std::move(*cfg), hooks, default_log);
-    {
-        std::lock_guard lock(state.mutex);
-        state.request_stop = nullptr; // the server is gone
-    }
-    state.reporter.finish();
-    if (code == 0)
-        state.reporter.set(SERVICE_STOPPED);
-    else
-        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR, exit_start_failed);
-}
-
-int service_run(std::vector<std::string> args) {
-    std::string error;
-    const auto file = take_config_option(args, error);
-    if (!error.empty()) return usage(error);
-    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
-    if (!file) return usage("'service run' needs --config FILE");
-
-    static service_state state;
-    state.config_file = fs::absolute(*file);
-    running_service = &state;
-    wchar_t name[] = L"authshim";
-    SERVICE_TABLE_ENTRYW table[] = {{name, service_main}, {nullptr, nullptr}};
-    if (StartServiceCtrlDispatcherW(table)) return 0;
-    const DWORD dispatch_error = GetLastError();
-    if (dispatch_error != ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
-        std::cerr << "authshim: cannot connect to the service control manager: "
-                  << win32::error_text(dispatch_error) << "\n";
-        return 1;
-    }
-    // Started from a console, not by the SCM: behave like `authshim run`.
-    auto cfg = load_config(state.config_file, std::cerr);
-    if (!cfg) return 1;
-    return serve(std::move(*cfg), serve_hooks{});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,7 +226,22 @@ int service_install(std::vector<std::string> args) {
 
     const auto scm = open_scm(SC_MANAGER_CREATE_SERVICE | SC_MANAGER_CONNECT);
     if (!scm) return 1;
+    int warnings = 0;
+    auto warn = [&warnings](const std::string& what) {
+        ++warnings;
+        std::cerr << "warning: " << what << "\n";
+    };
+    // LocalService sees no mapped drives and is anonymous on the network.
     const fs::path exe = win32::executable_path();
+    for (const auto& [what, path] : {std::pair{"the config file", config_file},
+                                     std::pair{"authshim.exe", exe}}) {
+        const std::wstring root = path.root_path().wstring();
+        const UINT type = root.empty() ? DRIVE_UNKNOWN : GetDriveTypeW(root.c_str());
+        if (type != DRIVE_FIXED)
+            warn(std::string(what) + " " + path.string() +
+                 " is not on a local fixed drive: the service (LocalService) cannot reach mapped "
+                 "or network drives; copy it to a local disk");
+    }
     const std::wstring command_line =
         L"\"" + exe.wstring() + L"\" service run --config \"" + config_file.wstring() + L"\"";
 
@@ -447,12 +271,6 @@ int service_install(std::vector<std::string> args) {
               << (start_type == SERVICE_AUTO_START ? "automatic" : "manual (demand)")
               << " start, account " << win32::narrow(service_account) << ", command line "
               << win32::narrow(command_line) << "\n";
-
-    int warnings = 0;
-    auto warn = [&warnings](const std::string& what) {
-        ++warnings;
-        std::cerr << "warning: " << what << "\n";
-    };
 
     SERVICE_DESCRIPTIONW desc{const_cast<wchar_t*>(description)};
     if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_DESCRIPTION, &desc))

@@ -7,6 +7,7 @@
 #include <dpapi.h>
 #include <wincred.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -49,10 +50,17 @@ std::string current_account() {
     return win32::narrow(std::wstring_view(name.data(), size - 1)); // size counts the NUL
 }
 
-/// A Credential Manager blob as a UTF-8 secret: UTF-16LE when it is valid UTF-16 (what cmdkey,
-/// the Control Panel and CredWriteW callers store), else the bytes themselves (taken as UTF-8).
+/// A Credential Manager blob as a UTF-8 secret. cmdkey, the Control Panel and most CredWriteW
+/// callers store UTF-16LE; some tools store UTF-8. Almost any even-sized byte string is valid
+/// UTF-16, so: a blob with a zero byte (every ASCII character in UTF-16LE has one) is UTF-16LE;
+/// else a blob that is valid UTF-8 is taken as it is; else UTF-16LE is tried.
 secret_string blob_to_secret(const BYTE* data, std::size_t size) {
-    if (size >= 2 && size % 2 == 0) {
+    const bool has_zero = std::find(data, data + size, BYTE{0}) != data + size;
+    const bool valid_utf8 =
+        size > 0 && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS,
+                                        reinterpret_cast<const char*>(data),
+                                        static_cast<int>(size), nullptr, 0) > 0;
+    if (size >= 2 && size % 2 == 0 && (has_zero || !valid_utf8)) {
         std::wstring wide(size / 2, L'\0');
         std::memcpy(wide.data(), data, size); // the blob need not be 2-byte aligned
         std::size_t length = wide.size();
