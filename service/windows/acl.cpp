@@ -262,4 +262,19 @@ std::vector<std::string> readers_besides_admins(const std::filesystem::path& fil
     return readers;
 }
 
+std::optional<std::string> restrict_folder_checked(const std::filesystem::path& folder,
+                                                   folder_use use) {
+    if (auto problem = restrict_folder(folder, use)) return problem;
+    std::string error;
+    const auto readers = readers_besides_admins(folder, error);
+    if (!error.empty())
+        return "restricted " + path_text(folder) + ", but cannot read its ACL back: " + error;
+    if (readers.empty()) return std::nullopt;
+    std::string names;
+    for (const auto& r : readers)
+        names += (names.empty() ? "" : ", ") + r;
+    return "the ACL of " + path_text(folder) + " did not read back as set: " + names +
+           " can still read it (Wine stores no file ACLs; on Windows check with icacls)";
+}
+
 } // namespace authshim::service::windows

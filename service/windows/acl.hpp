@@ -30,6 +30,12 @@ enum class folder_use { config, logs };
 /// says. Creates the folder (and its parents) if missing. Returns an error text, or nothing.
 std::optional<std::string> restrict_folder(const std::filesystem::path& folder, folder_use use);
 
+/// restrict_folder, then the folder's ACL read back: an error text when restricting failed or
+/// when accounts other than Administrators, SYSTEM and NT SERVICE\authshim can still read it
+/// (Wine, for one, accepts the ACL and stores none).
+std::optional<std::string> restrict_folder_checked(const std::filesystem::path& folder,
+                                                   folder_use use);
+
 /// The accounts whose allow ACEs in `file`'s DACL grant reading it (FILE_READ_DATA,
 /// GENERIC_READ or GENERIC_ALL; inherit-only ACEs do not count), leaving out Administrators,
 /// SYSTEM, NT SERVICE\authshim, NT SERVICE\TrustedInstaller and the file's owner (and CREATOR

@@ -290,7 +290,7 @@ int credentials_set(std::vector<std::string> args) {
 
     const fs::path folder = config_file.parent_path();
     if (win32::is_authshim_folder(folder)) {
-        if (auto problem = restrict_folder(folder, folder_use::config))
+        if (auto problem = restrict_folder_checked(folder, folder_use::config))
             std::cerr << "warning: " << *problem << "\n";
         else
             std::cout << "restricted " << folder.string()

@@ -233,6 +233,14 @@ int service_install(std::vector<std::string> args) {
     };
     // LocalService sees no mapped drives and is anonymous on the network.
     const fs::path exe = win32::executable_path();
+    // The service runs this very file: where ordinary users may write, one of them could replace
+    // it and run code as the service.
+    if (!win32::is_within(exe, win32::program_files_dir()))
+        warn("the service will run " + exe.string() + ", outside " +
+             win32::program_files_dir().string() +
+             ": make sure ordinary users cannot replace it, or install it under " +
+             (win32::program_files_dir() / L"authshim").string() + " and run that copy's " +
+             "`service install`");
     for (const auto& [what, path] : {std::pair{"the config file", config_file},
                                      std::pair{"authshim.exe", exe}}) {
         const std::wstring root = path.root_path().wstring();
@@ -329,7 +337,7 @@ int service_install(std::vector<std::string> args) {
 
     const fs::path config_dir = config_file.parent_path();
     if (win32::is_authshim_folder(config_dir)) {
-        if (auto problem = restrict_folder(config_dir, folder_use::config))
+        if (auto problem = restrict_folder_checked(config_dir, folder_use::config))
             warn(*problem);
         else
             std::cout << "restricted " << config_dir.string()
@@ -342,7 +350,7 @@ int service_install(std::vector<std::string> args) {
     }
     const fs::path logs = win32::data_dir() / L"logs";
     fs::create_directories(logs, ec);
-    if (auto problem = restrict_folder(logs, folder_use::logs))
+    if (auto problem = restrict_folder_checked(logs, folder_use::logs))
         warn(*problem);
 
     std::cout << "start it with `authshim service start`"

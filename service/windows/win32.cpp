@@ -75,15 +75,32 @@ std::wstring lower(std::wstring s) {
 }
 } // namespace
 
+bool is_within(const std::filesystem::path& inner_path, const std::filesystem::path& outer_path) {
+    auto trimmed = [](const std::filesystem::path& p) {
+        auto text = lower(p.lexically_normal().wstring());
+        while (text.size() > 3 && (text.back() == L'\\' || text.back() == L'/')) text.pop_back();
+        return text;
+    };
+    const auto inner = trimmed(inner_path);
+    const auto outer = trimmed(outer_path);
+    if (outer.empty()) return false;
+    return inner.compare(0, outer.size(), outer) == 0 &&
+           (inner.size() == outer.size() || inner[outer.size()] == L'\\' ||
+            inner[outer.size()] == L'/');
+}
+
 bool is_authshim_folder(const std::filesystem::path& folder) {
-    auto inner = lower(folder.lexically_normal().wstring());
-    auto outer = lower(data_dir().lexically_normal().wstring());
-    while (inner.size() > 3 && (inner.back() == L'\\' || inner.back() == L'/')) inner.pop_back();
-    if (inner.compare(0, outer.size(), outer) == 0 &&
-        (inner.size() == outer.size() || inner[outer.size()] == L'\\' ||
-         inner[outer.size()] == L'/'))
-        return true;
-    return lower(folder.filename().wstring()).find(L"authshim") != std::wstring::npos;
+    return is_within(folder, data_dir()) ||
+           lower(folder.filename().wstring()).find(L"authshim") != std::wstring::npos;
+}
+
+std::filesystem::path program_files_dir() {
+    wchar_t* folder = nullptr;
+    std::filesystem::path result;
+    if (SUCCEEDED(SHGetKnownFolderPath(FOLDERID_ProgramFiles, 0, nullptr, &folder)) && folder)
+        result = folder;
+    if (folder) CoTaskMemFree(folder);
+    return result.empty() ? std::filesystem::path(L"C:\\Program Files") : result;
 }
 
 std::filesystem::path executable_path() {

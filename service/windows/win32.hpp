@@ -24,6 +24,12 @@ std::string last_error_text();
 /// `%ProgramData%\authshim` (C:\ProgramData\authshim on a default install).
 std::filesystem::path data_dir();
 
+/// `%ProgramFiles%` (C:\Program Files on a default install; the native 64-bit folder).
+std::filesystem::path program_files_dir();
+
+/// Whether `inner` is `outer` or below it (case-insensitive, lexically).
+bool is_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
+
 /// Whether `folder` is authshim's own, so that its ACL may be replaced: the data folder or below
 /// it, or a folder whose name contains "authshim". Any other folder (C:\, a shared folder) keeps
 /// its ACL: replacing it would lock other users out of their files.
