@@ -22,6 +22,8 @@ std::mutex console_mutex;
 boost::asio::io_context* console_io = nullptr;
 std::function<void()> console_stop;
 std::atomic<int> console_events{0};
+/// Set once serving has ended (remove_stop_handlers): a close or shutdown event waits for it.
+HANDLE console_done = nullptr;
 
 BOOL WINAPI on_console_event(DWORD type) {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && type != CTRL_CLOSE_EVENT &&
@@ -29,15 +31,23 @@ BOOL WINAPI on_console_event(DWORD type) {
         return FALSE;
     // A second Ctrl+C gets the default action: the process ends at once.
     if (console_events.fetch_add(1) > 0) return FALSE;
-    std::lock_guard lock(console_mutex);
-    if (!console_io || !console_stop) return FALSE;
-    boost::asio::post(*console_io, [type, stop = console_stop] {
-        spdlog::info("received {}: stopping gracefully (press Ctrl+C again to exit at once)",
-                     type == CTRL_C_EVENT       ? "Ctrl+C"
-                     : type == CTRL_BREAK_EVENT ? "Ctrl+Break"
-                                                : "a console close or shutdown event");
-        stop();
-    });
+    HANDLE done = nullptr;
+    {
+        std::lock_guard lock(console_mutex);
+        if (!console_io || !console_stop) return FALSE;
+        boost::asio::post(*console_io, [type, stop = console_stop] {
+            spdlog::info("received {}: stopping gracefully (press Ctrl+C again to exit at once)",
+                         type == CTRL_C_EVENT       ? "Ctrl+C"
+                         : type == CTRL_BREAK_EVENT ? "Ctrl+Break"
+                                                    : "a console close or shutdown event");
+            stop();
+        });
+        done = console_done;
+    }
+    // Windows ends the process as soon as the handler returns from a close or shutdown event
+    // (and after about 5 s regardless): wait for the graceful stop within that time.
+    if ((type == CTRL_CLOSE_EVENT || type == CTRL_SHUTDOWN_EVENT) && done)
+        WaitForSingleObject(done, 4500);
     return TRUE;
 }
 
@@ -48,15 +58,20 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
         std::lock_guard lock(console_mutex);
         console_io = &io;
         console_stop = std::move(stop);
+        if (!console_done) console_done = CreateEventW(nullptr, TRUE, FALSE, nullptr);
+        if (console_done) ResetEvent(console_done);
     }
     SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
 void remove_stop_handlers() {
+    {
+        std::lock_guard lock(console_mutex);
+        console_io = nullptr;
+        console_stop = nullptr;
+        if (console_done) SetEvent(console_done); // a waiting close handler may return now
+    }
     SetConsoleCtrlHandler(on_console_event, FALSE);
-    std::lock_guard lock(console_mutex);
-    console_io = nullptr;
-    console_stop = nullptr;
 }
 
 std::unique_ptr<config::secret_resolver> make_secret_resolver() {

@@ -30,6 +30,16 @@ def test_unknown_argument_prints_usage_and_exits_2(args):
     assert "usage" in r.stderr.lower(), r.stderr
 
 
+@pytest.mark.parametrize("args", [["service", "install"], ["winhttp", "apply"],
+                                  ["credentials", "set", "machine", "--username", "u"]],
+                         ids=["service", "winhttp", "credentials"])
+def test_windows_commands_are_refused_clearly_elsewhere(args):
+    r = run_cli(args)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert f"'{args[0]}' is only available on Windows" in r.stderr, r.stderr
+    assert r.stdout == "", r.stdout
+
+
 def _plain_secrets(node):
     if isinstance(node, dict):
         for k, v in node.items():
