@@ -6,7 +6,10 @@
 
 #include <spdlog/sinks/base_sink.h>
 
+#include <chrono>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <string_view>
 #include <system_error>
 
@@ -21,6 +24,8 @@ constexpr std::string_view source_key_text =
 
 /// An insertion string may hold at most 31,839 characters; longer ones make ReportEventW fail.
 constexpr std::size_t max_insertion_chars = 31'000;
+/// Warnings and errors that are not operator events: at most this many a minute.
+constexpr std::size_t untagged_per_minute = 10;
 
 class event_log_sink final : public spdlog::sinks::base_sink<std::mutex> {
 public:
@@ -45,8 +50,14 @@ protected:
 private:
     void write(const spdlog::details::log_msg& msg) {
         if (!source_) return;
-        const auto entry = event_log_entry_for(msg.level, proxycore::current_event());
+        const auto event = proxycore::current_event();
+        const auto entry = event_log_entry_for(msg.level, event);
         if (!entry) return;
+        // Events always get through. Other warnings and errors can come once per request (an
+        // upstream that is down fails every fetch): at most `untagged_per_minute` of them a
+        // minute reach the Event Log, the next one says how many were left out.
+        std::size_t left_out = 0;
+        if (event == proxycore::event_id::none && !limit_.admit(msg.time, left_out)) return;
 
         spdlog::memory_buf_t formatted;
         formatter_->format(msg, formatted);
@@ -54,6 +65,11 @@ private:
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
             line.remove_suffix(1);
         std::wstring text = win32::widen(line);
+        if (left_out > 0)
+            text += L"\r\n(" + std::to_wstring(left_out) +
+                    L" earlier warning(s) or error(s) were not written to the Event Log: at most " +
+                    std::to_wstring(untagged_per_minute) +
+                    L" a minute are; the log file has them all)";
         if (text.size() > max_insertion_chars) {
             text.resize(max_insertion_chars);
             // Do not leave half of a surrogate pair at the end.
@@ -67,6 +83,7 @@ private:
     }
 
     HANDLE source_;
+    event_log_rate_limit limit_{untagged_per_minute};
 };
 
 std::string registry_error(std::string_view what, LSTATUS status) {
@@ -92,6 +109,21 @@ std::optional<event_log_entry> event_log_entry_for(spdlog::level::level_enum lev
     if (!tagged)
         id = type == EVENTLOG_WARNING_TYPE ? generic_warning_message : generic_error_message;
     return event_log_entry{id, type};
+}
+
+bool event_log_rate_limit::admit(spdlog::log_clock::time_point now,
+                                 std::size_t& left_out) noexcept {
+    if (now - window_start_ >= std::chrono::minutes(1) || now < window_start_) {
+        window_start_ = now;
+        in_window_ = 0;
+    }
+    if (in_window_ >= per_minute_) {
+        ++suppressed_;
+        return false;
+    }
+    ++in_window_;
+    left_out = std::exchange(suppressed_, 0);
+    return true;
 }
 
 std::shared_ptr<spdlog::sinks::sink> make_event_log_sink() {

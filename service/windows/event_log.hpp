@@ -7,6 +7,7 @@
 
 #include <spdlog/common.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -31,10 +32,29 @@ struct event_log_entry {
 std::optional<event_log_entry> event_log_entry_for(spdlog::level::level_enum level,
                                                    proxycore::event_id event) noexcept;
 
+/// How many untagged warnings and errors the sink writes: at most `per_minute` in a minute
+/// (the window starts at the first line after the previous one ended). Not thread-safe: the
+/// sink calls it under its own mutex.
+class event_log_rate_limit {
+public:
+    explicit event_log_rate_limit(std::size_t per_minute) noexcept : per_minute_(per_minute) {}
+    /// Whether the line logged at `now` may be written; when it may, `left_out` is how many
+    /// lines were refused since the last one written.
+    bool admit(spdlog::log_clock::time_point now, std::size_t& left_out) noexcept;
+
+private:
+    std::size_t per_minute_;
+    spdlog::log_clock::time_point window_start_{};
+    std::size_t in_window_ = 0;
+    std::size_t suppressed_ = 0;
+};
+
 /// An spdlog sink writing to the Windows Event Log (source "authshim", Application log) through
 /// RegisterEventSourceW/ReportEventW: every line tagged with an operator event
 /// (proxycore::current_event() != none) under that event's ID, and untagged lines at warn or
-/// above under 101/102; untagged lines below warn are not written (the file log has them). The
+/// above under 101/102, at most 10 of those a minute (they can come once per request; the next
+/// one written says how many were left out); untagged lines below warn are not written (the file
+/// log has them). The
 /// event type follows the level (info and below: information, warn: warning, error/critical:
 /// error); the formatted line (trailing line break removed, UTF-16) is the %1 insertion string.
 /// Never throws from logging; a failed ReportEventW (or an unregistered source) is ignored: the

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -74,6 +76,28 @@ TEST_CASE("windows: which lines the Event Log sink writes, under which ID and ty
     CHECK(entry(spdlog::level::err, event_id::none)->id == win::generic_error_message);
     CHECK(entry(spdlog::level::critical, event_id::none)->id == win::generic_error_message);
     CHECK(entry(spdlog::level::critical, event_id::none)->type == EVENTLOG_ERROR_TYPE);
+}
+
+TEST_CASE("windows: at most N untagged lines a minute reach the Event Log; the next says how "
+          "many were left out") {
+    win::event_log_rate_limit limit(3);
+    const auto t0 = spdlog::log_clock::now();
+    std::size_t left_out = 99;
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(limit.admit(t0 + std::chrono::seconds(i), left_out));
+        CHECK(left_out == 0);
+    }
+    for (int i = 0; i < 5; ++i)
+        CHECK_FALSE(limit.admit(t0 + std::chrono::seconds(10 + i), left_out));
+    // Still within the minute: refused.
+    CHECK_FALSE(limit.admit(t0 + std::chrono::seconds(59), left_out));
+    // A new minute: written, and it carries the count of the 6 refused.
+    REQUIRE(limit.admit(t0 + std::chrono::seconds(60), left_out));
+    CHECK(left_out == 6);
+    REQUIRE(limit.admit(t0 + std::chrono::seconds(61), left_out));
+    CHECK(left_out == 0);
+    // A clock that goes back (time zone or NTP step) starts a new window instead of blocking.
+    REQUIRE(limit.admit(t0 - std::chrono::hours(1), left_out));
 }
 
 TEST_CASE("windows: the Event Log sink logs without throwing") {
