@@ -163,8 +163,7 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
         wake_waiters();
         if (downgrade) {
             if (paused_now)
-                log_event(event_id::credentials_paused, spdlog::level::err, "{}",
-                          paused_message());
+                log_event(event_id::credentials_paused, spdlog::level::err, "{}", paused_message());
             std::string text = "the upstream refused the Digest answer and now offers only "
                                "Basic, which authshim does not send after Digest was offered "
                                "(downgrade protection; set schemes to [\"basic\"] if Basic is "
@@ -179,11 +178,10 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
         }
         if (guard_.current() == auth::lockout_guard::state::paused)
             return {verdict::kind::rejected, paused_message()};
-        std::string text = "the upstream rejected the credentials \"" +
-                           settings_.credential_name + "\" (user " + settings_.username +
-                           "; rejection " + std::to_string(guard_.rejections()) +
-                           " of at most " + std::to_string(settings_.max_rejections) +
-                           " before they are paused)";
+        std::string text = "the upstream rejected the credentials \"" + settings_.credential_name +
+                           "\" (user " + settings_.username + "; rejection " +
+                           std::to_string(guard_.rejections()) + " of at most " +
+                           std::to_string(settings_.max_rejections) + " before they are paused)";
         log_event(event_id::credentials_rejected, spdlog::level::warn, "{}", text);
         return {verdict::kind::rejected, std::move(text)};
     }

@@ -33,9 +33,8 @@ constexpr std::string_view usage_head =
     "  run   --config FILE   serve in the foreground until stopped (SIGINT/SIGTERM, Ctrl+C)\n"
     "  check --config FILE   validate FILE and print the effective configuration\n"
     "                        (secrets masked); exit 0 when valid, 1 when not\n";
-constexpr std::string_view usage_tail =
-    "  --version             print the version\n"
-    "  --help                print this help\n";
+constexpr std::string_view usage_tail = "  --version             print the version\n"
+                                        "  --help                print this help\n";
 
 void print_usage(std::ostream& out) {
     out << usage_head << platform_usage() << usage_tail;
@@ -147,8 +146,8 @@ int serve(config::config cfg, const serve_hooks& hooks,
     }
     const auto threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
     const auto& upstream = cfg.upstreams.at(0);
-    const std::string upstream_text = "\"" + upstream.name + "\" (" + upstream.address.to_string() +
-                                      ")";
+    const std::string upstream_text =
+        "\"" + upstream.name + "\" (" + upstream.address.to_string() + ")";
     const auto source = cfg.source.string();
     const auto shutdown = cfg.timeouts.shutdown;
     proxycore::server server(std::move(cfg));

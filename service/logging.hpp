@@ -23,7 +23,8 @@ inline constexpr std::size_t log_rotate_bytes = 10 * 1024 * 1024;
 inline constexpr std::size_t log_rotate_files = 5;
 
 /// Returns an error message when the log destination cannot be opened.
-std::optional<std::string> setup_logging(const config::logging& log,
-                                         std::vector<std::shared_ptr<spdlog::sinks::sink>> extra = {});
+std::optional<std::string>
+setup_logging(const config::logging& log,
+              std::vector<std::shared_ptr<spdlog::sinks::sink>> extra = {});
 
 } // namespace authshim::service

@@ -10,6 +10,8 @@
 #include <array>
 #include <cinttypes>
 #include <cstdio>
+#include <ostream>
+#include <string>
 #include <system_error>
 
 namespace authshim::service::windows {
@@ -226,8 +228,7 @@ std::vector<std::string> readers_besides_admins(const std::filesystem::path& fil
     // rewrite its DACL whatever the DACL says.
     const bool owner_trusted = owner && admin_or_system(owner);
     auto trusted = [&](PSID sid) {
-        return admin_or_system(sid) || same_sid(service, sid) ||
-               same_sid(trusted_installer, sid) ||
+        return admin_or_system(sid) || same_sid(service, sid) || same_sid(trusted_installer, sid) ||
                (owner_trusted && ((creator_owner.ok && EqualSid(sid, creator_owner.get())) ||
                                   (owner_rights.ok && EqualSid(sid, owner_rights.get())) ||
                                   same_sid(owner_sid, sid)));
@@ -275,6 +276,25 @@ std::optional<std::string> restrict_folder_checked(const std::filesystem::path& 
         names += (names.empty() ? "" : ", ") + r;
     return "the ACL of " + path_text(folder) + " did not read back as set: " + names +
            " can still read it (Wine stores no file ACLs; on Windows check with icacls)";
+}
+
+bool protect_config_folder(const std::filesystem::path& config_file, std::ostream& out,
+                           std::ostream& err) {
+    const std::filesystem::path folder = config_file.parent_path();
+    if (!win32::is_authshim_folder(folder)) {
+        err << "warning: left the ACL of " << path_text(folder)
+            << " alone (not authshim's own folder): make sure only Administrators, SYSTEM and "
+               "NT SERVICE\\authshim can read "
+            << path_text(config_file) << ", or keep it in " << path_text(win32::data_dir()) << "\n";
+        return false;
+    }
+    if (auto problem = restrict_folder_checked(folder, folder_use::config)) {
+        err << "warning: " << *problem << "\n";
+        return false;
+    }
+    out << "restricted " << path_text(folder)
+        << " to Administrators, SYSTEM and NT SERVICE\\authshim (read)\n";
+    return true;
 }
 
 } // namespace authshim::service::windows

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,12 @@ std::optional<std::string> restrict_folder(const std::filesystem::path& folder, 
 /// (Wine, for one, accepts the ACL and stores none).
 std::optional<std::string> restrict_folder_checked(const std::filesystem::path& folder,
                                                    folder_use use);
+
+/// For `service install` and `credentials set`: restricts the folder of `config_file` for
+/// folder_use::config when it is authshim's own (win32::is_authshim_folder), else leaves its ACL
+/// alone. Says what it did on `out`, or a "warning: ..." line on `err`; false when it warned.
+bool protect_config_folder(const std::filesystem::path& config_file, std::ostream& out,
+                           std::ostream& err);
 
 /// The accounts whose allow ACEs in `file`'s DACL grant reading it (FILE_READ_DATA,
 /// GENERIC_READ or GENERIC_ALL; inherit-only ACEs do not count), leaving out Administrators,

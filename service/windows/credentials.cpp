@@ -69,8 +69,7 @@ std::optional<std::wstring> read_console_line(HANDLE input, const wchar_t* promp
             break;
         }
         line.append(buffer, read);
-        if (line.find(L'\n') != std::wstring::npos || line.find(L'\r') != std::wstring::npos)
-            break;
+        if (line.find(L'\n') != std::wstring::npos || line.find(L'\r') != std::wstring::npos) break;
     }
     SecureZeroMemory(buffer, sizeof buffer);
     SetConsoleMode(input, mode);
@@ -173,10 +172,9 @@ std::optional<std::string> read_file(const fs::path& file, std::string& error) {
 /// with ReplaceFileW, which keeps the original's ACL, owner, attributes and streams. A crash
 /// leaves either the old or the new file, never half of one.
 std::optional<std::string> replace_file(const fs::path& file, const std::string& text) {
-    const fs::path temp =
-        file.parent_path() / (file.filename().wstring() + L".authshim-new-" +
-                              std::to_wstring(GetCurrentProcessId()) + L"-" +
-                              std::to_wstring(GetTickCount64()));
+    const fs::path temp = file.parent_path() / (file.filename().wstring() + L".authshim-new-" +
+                                                std::to_wstring(GetCurrentProcessId()) + L"-" +
+                                                std::to_wstring(GetTickCount64()));
     PSECURITY_DESCRIPTOR original = nullptr;
     SECURITY_ATTRIBUTES attributes{sizeof(SECURITY_ATTRIBUTES), nullptr, FALSE};
     if (GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
@@ -189,8 +187,7 @@ std::optional<std::string> replace_file(const fs::path& file, const std::string&
     if (h == INVALID_HANDLE_VALUE)
         return "cannot create " + temp.string() + ": " + win32::error_text(create_error);
     DWORD written = 0;
-    const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written,
-                              nullptr) &&
+    const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written, nullptr) &&
                     written == text.size() && FlushFileBuffers(h);
     const std::string write_error = ok ? "" : win32::last_error_text();
     CloseHandle(h);
@@ -232,9 +229,8 @@ int credentials_set(std::vector<std::string> args) {
     if (!have_username || username.empty()) return usage("'credentials set' needs --username USER");
     if (!file) return usage("'credentials set' needs --config FILE");
     for (const auto& [what, value] : {std::pair{"NAME", &name}, std::pair{"USER", &username}})
-        if (std::any_of(value->begin(), value->end(), [](char c) {
-                return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-            }))
+        if (std::any_of(value->begin(), value->end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
             return usage(std::string(what) + " must not contain control characters");
     const fs::path config_file = fs::absolute(*file);
 
@@ -245,8 +241,7 @@ int credentials_set(std::vector<std::string> args) {
         return 1;
     }
     // Check the edit before asking for the password.
-    if (auto trial = config::set_dpapi_credential(*original, name, username, "AAAA");
-        !trial.text) {
+    if (auto trial = config::set_dpapi_credential(*original, name, username, "AAAA"); !trial.text) {
         std::cerr << "authshim: cannot edit " << config_file.string() << ": " << trial.error
                   << "\n";
         return 1;
@@ -288,19 +283,7 @@ int credentials_set(std::vector<std::string> args) {
               << ") in " << config_file.string()
               << " as a DPAPI blob (machine scope); no plain password was written\n";
 
-    const fs::path folder = config_file.parent_path();
-    if (win32::is_authshim_folder(folder)) {
-        if (auto problem = restrict_folder_checked(folder, folder_use::config))
-            std::cerr << "warning: " << *problem << "\n";
-        else
-            std::cout << "restricted " << folder.string()
-                      << " to Administrators, SYSTEM and NT SERVICE\\authshim (read)\n";
-    } else {
-        std::cerr << "warning: left the ACL of " << folder.string()
-                  << " alone (not authshim's own folder): make sure only Administrators, "
-                     "SYSTEM and NT SERVICE\\authshim can read "
-                  << config_file.string() << "\n";
-    }
+    protect_config_folder(config_file, std::cout, std::cerr);
 
     // The whole file as the service will load it: other problems are reported, not fatal here.
     std::ostringstream problems;

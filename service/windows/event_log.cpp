@@ -9,9 +9,9 @@
 #include <chrono>
 #include <mutex>
 #include <string>
-#include <utility>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace authshim::service::windows {
 namespace {

@@ -7,8 +7,8 @@
 #include "service/platform.hpp"
 #include "service/windows/acl.hpp"
 #include "service/windows/commands.hpp"
-#include "service/windows/service_main.hpp"
 #include "service/windows/event_log.hpp"
+#include "service/windows/service_main.hpp"
 #include "service/windows/win32.hpp"
 
 #include <spdlog/spdlog.h>
@@ -140,8 +140,7 @@ bool stop_and_wait(SC_HANDLE service, std::chrono::milliseconds limit) {
         // It cannot take a stop until it has started (or failed to).
         status = wait_while(service, SERVICE_START_PENDING, 30s);
         if (!status) {
-            std::cerr << "authshim: cannot query the service: " << win32::last_error_text()
-                      << "\n";
+            std::cerr << "authshim: cannot query the service: " << win32::last_error_text() << "\n";
             return false;
         }
     }
@@ -151,16 +150,14 @@ bool stop_and_wait(SC_HANDLE service, std::chrono::milliseconds limit) {
         SERVICE_STATUS plain{};
         if (!ControlService(service, SERVICE_CONTROL_STOP, &plain) &&
             GetLastError() != ERROR_SERVICE_NOT_ACTIVE) {
-            std::cerr << "authshim: cannot stop the service: " << win32::last_error_text()
-                      << "\n";
+            std::cerr << "authshim: cannot stop the service: " << win32::last_error_text() << "\n";
             return false;
         }
     }
     status = wait_while(service, SERVICE_STOP_PENDING, limit);
     if (!status || status->dwCurrentState != SERVICE_STOPPED) {
-        std::cerr << "authshim: the service did not stop within " << limit.count() / 1000
-                  << " s (" << (status ? state_name(status->dwCurrentState) : "unknown")
-                  << ")\n";
+        std::cerr << "authshim: the service did not stop within " << limit.count() / 1000 << " s ("
+                  << (status ? state_name(status->dwCurrentState) : "unknown") << ")\n";
         return false;
     }
     // The SCM reports STOPPED when the service says so; wait for the process too, so that its
@@ -241,8 +238,8 @@ int service_install(std::vector<std::string> args) {
              ": make sure ordinary users cannot replace it, or install it under " +
              (win32::program_files_dir() / L"authshim").string() + " and run that copy's " +
              "`service install`");
-    for (const auto& [what, path] : {std::pair{"the config file", config_file},
-                                     std::pair{"authshim.exe", exe}}) {
+    for (const auto& [what, path] :
+         {std::pair{"the config file", config_file}, std::pair{"authshim.exe", exe}}) {
         const std::wstring root = path.root_path().wstring();
         const UINT type = root.empty() ? DRIVE_UNKNOWN : GetDriveTypeW(root.c_str());
         if (type != DRIVE_FIXED)
@@ -253,14 +250,15 @@ int service_install(std::vector<std::string> args) {
     const std::wstring command_line =
         L"\"" + exe.wstring() + L"\" service run --config \"" + config_file.wstring() + L"\"";
 
-    win32::unique_sc_handle service(CreateServiceW(
-        scm.get(), service_name, display_name, SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
-        start_type, SERVICE_ERROR_NORMAL, command_line.c_str(), nullptr, nullptr, nullptr,
-        service_account, L""));
+    win32::unique_sc_handle service(
+        CreateServiceW(scm.get(), service_name, display_name, SERVICE_ALL_ACCESS,
+                       SERVICE_WIN32_OWN_PROCESS, start_type, SERVICE_ERROR_NORMAL,
+                       command_line.c_str(), nullptr, nullptr, nullptr, service_account, L""));
     bool updated = false;
     if (!service && GetLastError() == ERROR_SERVICE_EXISTS) {
         // Installing again updates the existing service (new path, config or start type).
-        service = win32::unique_sc_handle(OpenServiceW(scm.get(), service_name, SERVICE_ALL_ACCESS));
+        service =
+            win32::unique_sc_handle(OpenServiceW(scm.get(), service_name, SERVICE_ALL_ACCESS));
         if (service &&
             !ChangeServiceConfigW(service.get(), SERVICE_WIN32_OWN_PROCESS, start_type,
                                   SERVICE_ERROR_NORMAL, command_line.c_str(), nullptr, nullptr,
@@ -287,8 +285,7 @@ int service_install(std::vector<std::string> args) {
     if (start_type == SERVICE_AUTO_START) {
         // Not delayed: CryptoAPI fetches CRLs early in boot.
         SERVICE_DELAYED_AUTO_START_INFO delayed{FALSE};
-        if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_DELAYED_AUTO_START_INFO,
-                                   &delayed))
+        if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_DELAYED_AUTO_START_INFO, &delayed))
             warn("could not clear delayed automatic start: " + win32::last_error_text());
     }
 
@@ -299,8 +296,8 @@ int service_install(std::vector<std::string> args) {
              " (Wine does not implement it; on Windows check with `sc qsidtype authshim`)");
 
     // Recovery: restart after 5 s, 30 s, then 60 s; the failure count resets after a day.
-    SC_ACTION actions[3] = {{SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 30000},
-                            {SC_ACTION_RESTART, 60000}};
+    SC_ACTION actions[3] = {
+        {SC_ACTION_RESTART, 5000}, {SC_ACTION_RESTART, 30000}, {SC_ACTION_RESTART, 60000}};
     SERVICE_FAILURE_ACTIONSW failure{};
     failure.dwResetPeriod = 24 * 60 * 60;
     failure.cActions = 3;
@@ -310,8 +307,7 @@ int service_install(std::vector<std::string> args) {
     // Also when the service stops itself with an error (a config it cannot load), not only when
     // the process crashes.
     SERVICE_FAILURE_ACTIONS_FLAG failure_flag{TRUE};
-    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_FAILURE_ACTIONS_FLAG,
-                               &failure_flag))
+    if (!ChangeServiceConfig2W(service.get(), SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &failure_flag))
         warn("could not apply the recovery actions to non-crash failures: " +
              win32::last_error_text());
     // Read the recovery actions back: Wine accepts them and forgets them.
@@ -324,8 +320,7 @@ int service_install(std::vector<std::string> args) {
             const auto* read = reinterpret_cast<const SERVICE_FAILURE_ACTIONSW*>(buffer.data());
             verified = read->cActions == 3 && read->lpsaActions &&
                        read->lpsaActions[0].Type == SC_ACTION_RESTART &&
-                       read->lpsaActions[0].Delay == 5000 &&
-                       read->lpsaActions[2].Delay == 60000;
+                       read->lpsaActions[0].Delay == 5000 && read->lpsaActions[2].Delay == 60000;
         }
         if (!verified)
             warn("the recovery actions did not read back as set (Wine ignores them; on Windows "
@@ -335,23 +330,10 @@ int service_install(std::vector<std::string> args) {
     if (auto problem = register_event_source(exe))
         warn("could not register the Event Log source: " + *problem);
 
-    const fs::path config_dir = config_file.parent_path();
-    if (win32::is_authshim_folder(config_dir)) {
-        if (auto problem = restrict_folder_checked(config_dir, folder_use::config))
-            warn(*problem);
-        else
-            std::cout << "restricted " << config_dir.string()
-                      << " to Administrators, SYSTEM and NT SERVICE\\authshim (read)\n";
-    } else {
-        warn("left the ACL of " + config_dir.string() +
-             " alone (not authshim's own folder): make sure only Administrators, SYSTEM and NT "
-             "SERVICE\\authshim can read " +
-             config_file.string() + ", or keep it in " + win32::data_dir().string());
-    }
+    if (!protect_config_folder(config_file, std::cout, std::cerr)) ++warnings;
     const fs::path logs = win32::data_dir() / L"logs";
     fs::create_directories(logs, ec);
-    if (auto problem = restrict_folder_checked(logs, folder_use::logs))
-        warn(*problem);
+    if (auto problem = restrict_folder_checked(logs, folder_use::logs)) warn(*problem);
 
     std::cout << "start it with `authshim service start`"
               << (start_type == SERVICE_AUTO_START ? " (it also starts at every boot)" : "")
@@ -370,8 +352,7 @@ int service_uninstall(const std::vector<std::string>& args) {
     if (!service) {
         const DWORD error = GetLastError();
         if (error != ERROR_SERVICE_DOES_NOT_EXIST) {
-            std::cerr << "authshim: cannot open the service: " << win32::error_text(error)
-                      << "\n";
+            std::cerr << "authshim: cannot open the service: " << win32::error_text(error) << "\n";
             return 1;
         }
         std::cout << "service authshim is not installed\n";
@@ -389,8 +370,7 @@ int service_uninstall(const std::vector<std::string>& args) {
         std::cerr << "warning: could not remove the Event Log source: " << *problem << "\n";
     }
     if (!revert_winhttp_if_applied(std::cout, std::cerr)) ok = false;
-    std::cout << "the configuration and logs in " << win32::data_dir().string()
-              << " are kept\n";
+    std::cout << "the configuration and logs in " << win32::data_dir().string() << " are kept\n";
     return ok ? 0 : 1;
 }
 
@@ -404,8 +384,7 @@ win32::unique_sc_handle open_service(DWORD access) {
             std::cerr << "authshim: service authshim is not installed (authshim service "
                          "install)\n";
         else
-            std::cerr << "authshim: cannot open the service: " << win32::error_text(error)
-                      << "\n";
+            std::cerr << "authshim: cannot open the service: " << win32::error_text(error) << "\n";
     }
     return service;
 }
@@ -417,8 +396,7 @@ int service_start(const std::vector<std::string>& args) {
     if (!StartServiceW(service.get(), 0, nullptr)) {
         const DWORD error = GetLastError();
         if (error != ERROR_SERVICE_ALREADY_RUNNING) {
-            std::cerr << "authshim: cannot start the service: " << win32::error_text(error)
-                      << "\n";
+            std::cerr << "authshim: cannot start the service: " << win32::error_text(error) << "\n";
             return 1;
         }
     }
@@ -428,8 +406,8 @@ int service_start(const std::vector<std::string>& args) {
         return 0;
     }
     if (status && status->dwCurrentState == SERVICE_STOPPED) {
-        std::cerr << "authshim: the service stopped right after starting: "
-                  << exit_reason(*status) << "; " << where_to_look() << "\n";
+        std::cerr << "authshim: the service stopped right after starting: " << exit_reason(*status)
+                  << "; " << where_to_look() << "\n";
         return 1;
     }
     std::cerr << "authshim: the service is "
@@ -479,8 +457,7 @@ int service_status(const std::vector<std::string>& args) {
             if (config->lpServiceStartName)
                 std::cout << "  account: " << win32::narrow(config->lpServiceStartName) << "\n";
             if (config->lpBinaryPathName)
-                std::cout << "  command line: " << win32::narrow(config->lpBinaryPathName)
-                          << "\n";
+                std::cout << "  command line: " << win32::narrow(config->lpBinaryPathName) << "\n";
         }
     }
     return status->dwCurrentState == SERVICE_RUNNING ? 0 : 3;

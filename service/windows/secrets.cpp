@@ -56,10 +56,9 @@ std::string current_account() {
 /// else a blob that is valid UTF-8 is taken as it is; else UTF-16LE is tried.
 secret_string blob_to_secret(const BYTE* data, std::size_t size) {
     const bool has_zero = std::find(data, data + size, BYTE{0}) != data + size;
-    const bool valid_utf8 =
-        size > 0 && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS,
-                                        reinterpret_cast<const char*>(data),
-                                        static_cast<int>(size), nullptr, 0) > 0;
+    const bool valid_utf8 = size > 0 && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS,
+                                                            reinterpret_cast<const char*>(data),
+                                                            static_cast<int>(size), nullptr, 0) > 0;
     if (size >= 2 && size % 2 == 0 && (has_zero || !valid_utf8)) {
         std::wstring wide(size / 2, L'\0');
         std::memcpy(wide.data(), data, size); // the blob need not be 2-byte aligned

@@ -184,14 +184,12 @@ void run_service(service_state& state) {
                              state.config_file.string(), problems.str());
         spdlog::default_logger()->flush();
         state.reporter.finish();
-        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR,
-                           exit_config_invalid);
+        state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR, exit_config_invalid);
         return;
     }
     const std::string warnings = problems.str();
-    state.stop_hint = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          cfg->timeouts.shutdown) +
-                      5s;
+    state.stop_hint =
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg->timeouts.shutdown) + 5s;
     state.reporter.set(SERVICE_START_PENDING, 10s);
 
     serve_hooks hooks;
@@ -231,8 +229,7 @@ int service_run(std::vector<std::string> args) {
     std::string error;
     const auto file = take_config_option(args, error);
     auto usage = [](const std::string& message) {
-        std::cerr << "authshim: " << message
-                  << "\n\nusage: authshim service run [--config FILE]\n";
+        std::cerr << "authshim: " << message << "\n\nusage: authshim service run [--config FILE]\n";
         return 2;
     };
     if (!error.empty()) return usage(error);

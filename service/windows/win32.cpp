@@ -11,8 +11,8 @@ namespace authshim::service::win32 {
 
 std::wstring widen(std::string_view utf8) {
     if (utf8.empty()) return {};
-    const int size = MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()),
-                                         nullptr, 0);
+    const int size =
+        MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
     if (size <= 0) return {};
     std::wstring out(static_cast<std::size_t>(size), L'\0');
     MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), size);
@@ -59,8 +59,8 @@ std::filesystem::path data_dir() {
     if (base.empty()) {
         // Fall back to the environment, then to the documented default location.
         std::vector<wchar_t> value(MAX_PATH + 1);
-        const DWORD n = GetEnvironmentVariableW(L"ProgramData", value.data(),
-                                                static_cast<DWORD>(value.size()));
+        const DWORD n =
+            GetEnvironmentVariableW(L"ProgramData", value.data(), static_cast<DWORD>(value.size()));
         base = (n > 0 && n < value.size()) ? std::filesystem::path(value.data())
                                            : std::filesystem::path(L"C:\\ProgramData");
     }
@@ -78,7 +78,8 @@ std::wstring lower(std::wstring s) {
 bool is_within(const std::filesystem::path& inner_path, const std::filesystem::path& outer_path) {
     auto trimmed = [](const std::filesystem::path& p) {
         auto text = lower(p.lexically_normal().wstring());
-        while (text.size() > 3 && (text.back() == L'\\' || text.back() == L'/')) text.pop_back();
+        while (text.size() > 3 && (text.back() == L'\\' || text.back() == L'/'))
+            text.pop_back();
         return text;
     };
     const auto inner = trimmed(inner_path);
