@@ -46,10 +46,13 @@ std::string client_session::describe_upstream() const {
 
 void client_session::log_access(const exchange& x) const {
     state_->stats.count_status(x.status);
+    // One line per request at debug only: log.access (JSON lines) is the access log; at info
+    // the log holds what an operator acts on, and a flushed line per request costs a write.
+    if (!spdlog::should_log(spdlog::level::debug)) return;
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - x.start).count();
-    spdlog::info("access client={} method={} host={} status={} bytes={} ms={}", peer_, x.method,
-                 x.host, x.status, x.bytes_to_client, ms);
+    spdlog::debug("access client={} method={} host={} status={} bytes={} ms={}", peer_, x.method,
+                  x.host, x.status, x.bytes_to_client, ms);
 }
 
 asio::awaitable<void> client_session::send_text(exchange& x, http::status status,
@@ -200,18 +203,21 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     // Without the client's whole body read, the client connection cannot carry another request.
     bool keep = x.client_keep_alive && body_sent && !state_->stopping;
     const bool body_follows = !rp.is_done();
+    auto framing = body_framing::raw;
     if (body_follows && !rp.content_length()) {
         // Chunked or EOF-delimited upstream body: re-chunk for HTTP/1.1, close for HTTP/1.0.
-        if (x.client_version == 11)
+        if (x.client_version == 11) {
             res.chunked(true);
-        else
+            framing = body_framing::chunked;
+        } else {
             keep = false;
+        }
     }
     res.keep_alive(keep);
 
-    http::response_serializer<http::buffer_body> sr{res};
+    serialize_head(head_, res);
     auto out = co_await relay_message(rp, conn->stream, conn->buffer, timeouts.upstream_response,
-                                      sr, client_, timeouts.client_header);
+                                      head_, framing, client_, timeouts.client_header);
     x.bytes_to_client += out.bytes;
     bump(state_->stats.bytes_to_client, out.bytes);
     if (out.failure != relay_failure::none) {
@@ -259,15 +265,16 @@ asio::awaitable<bool> client_session::request_body_failed(exchange& x, const rel
     co_return false;
 }
 
-asio::awaitable<relay_outcome>
-client_session::send_body_after_continue(exchange& x, request_parser& parser,
-                                         http::request_serializer<http::buffer_body>& sr,
-                                         upstream_connection& conn, bool& continue_sent) {
+asio::awaitable<relay_outcome> client_session::send_body_after_continue(exchange& x,
+                                                                        request_parser& parser,
+                                                                        upstream_connection& conn,
+                                                                        bool& continue_sent) {
     if (!continue_sent) co_await send_continue();
     continue_sent = true;
     const auto& timeouts = state_->cfg.timeouts;
-    auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
-                                      conn.stream, timeouts.upstream_response);
+    auto out =
+        co_await relay_message(parser, client_, buffer_, timeouts.client_header, {},
+                               request_framing(parser), conn.stream, timeouts.upstream_response);
     x.bytes_from_client += out.bytes;
     co_return out;
 }

@@ -2,7 +2,7 @@
 /// One client connection: reads requests with limits and deadlines, validates them, forwards
 /// them to the upstream proxy (streaming bodies both ways), and turns CONNECT into a tunnel.
 /// Ownership: created by the listener as a shared_ptr; its coroutine keeps it alive.
-/// Thread safety: runs on its own strand; stop()/force_close() must be posted to that strand.
+/// Thread safety: runs on the server's one thread; stop()/force_close() must be posted there.
 
 #include "proxycore/request_rules.hpp"
 #include "proxycore/server_state.hpp"
@@ -13,7 +13,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -34,10 +33,10 @@ public:
     boost::asio::any_io_executor executor() { return client_.get_executor(); }
 
     /// Shutdown: closes the connection if it is waiting for a request; otherwise the current
-    /// exchange finishes and the connection closes after it. Call on the session's strand.
+    /// exchange finishes and the connection closes after it. Call on the server's thread.
     void stop();
 
-    /// Forced shutdown: closes both sides now. Call on the session's strand.
+    /// Forced shutdown: closes both sides now. Call on the server's thread.
     void force_close();
 
 private:
@@ -62,10 +61,10 @@ private:
     boost::asio::awaitable<bool> request_body_failed(exchange& x, const relay_outcome& outcome);
     boost::asio::awaitable<void> send_text(exchange& x, boost::beast::http::status status,
                                            std::string_view text, bool keep_alive);
-    boost::asio::awaitable<relay_outcome> send_body_after_continue(
-        exchange& x, request_parser& parser,
-        boost::beast::http::request_serializer<boost::beast::http::buffer_body>& sr,
-        upstream_connection& conn, bool& continue_sent);
+    boost::asio::awaitable<relay_outcome> send_body_after_continue(exchange& x,
+                                                                   request_parser& parser,
+                                                                   upstream_connection& conn,
+                                                                   bool& continue_sent);
     boost::asio::awaitable<void> send_continue();
     boost::asio::awaitable<void> forward_interim(boost::beast::http::response_header<>& head);
     boost::asio::awaitable<void> close_gracefully();
@@ -76,6 +75,7 @@ private:
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<server_state> state_;
     std::string peer_;
+    std::string head_; // the head being written (upstream request, then client response)
     bool idle_ = false;
     upstream_connection* active_upstream_ = nullptr; // for force_close; owned elsewhere
 };

@@ -174,32 +174,32 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         }
 
         // Request head, then the body unless the client waits for 100 Continue.
-        http::request_serializer<http::buffer_body> sr{req};
+        serialize_head(head_, req);
         error_code wec;
         conn->stream.expires_after(timeouts.upstream_response);
         if (!has_body || buffered) {
-            req.body().data = buffered ? body_copy.data() : nullptr;
-            req.body().size = buffered ? body_copy.size() : 0;
-            req.body().more = false;
-            auto [e, n] = co_await http::async_write(conn->stream, sr, use_tuple);
+            const std::array<asio::const_buffer, 2> pieces{asio::buffer(head_),
+                                                           asio::buffer(body_copy)};
+            auto [e, n] = co_await asio::async_write(conn->stream, pieces, use_tuple);
             wec = e;
         } else if (expect_continue) {
-            auto [e, n] = co_await http::async_write_header(conn->stream, sr, use_tuple);
+            auto [e, n] = co_await asio::async_write(conn->stream, asio::buffer(head_), use_tuple);
             wec = e;
             if (!wec) {
                 const auto first = co_await (wait_readable(conn->stream.socket()) ||
                                              sleep_for(expect_continue_wait));
                 if (first.index() == 1) { // the upstream is silent: let the client send
                     const auto out =
-                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
+                        co_await send_body_after_continue(x, parser, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
                         co_return co_await request_body_failed(x, out);
                     body_sent = true;
                 }
             }
         } else {
-            auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header, sr,
-                                              conn->stream, timeouts.upstream_response);
+            auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header,
+                                              head_, request_framing(parser), conn->stream,
+                                              timeouts.upstream_response);
             if (out.failure == relay_failure::read) co_return co_await request_body_failed(x, out);
             wec = out.ec;
             x.bytes_from_client += out.bytes;
@@ -226,7 +226,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             if (rp->get().result() == http::status::continue_) {
                 if (!body_sent) {
                     const auto out =
-                        co_await send_body_after_continue(x, parser, sr, *conn, continue_sent);
+                        co_await send_body_after_continue(x, parser, *conn, continue_sent);
                     if (out.failure != relay_failure::none)
                         co_return co_await request_body_failed(x, out);
                     body_sent = true;

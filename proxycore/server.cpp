@@ -9,14 +9,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include <exception>
-#include <thread>
 
 namespace authshim::proxycore {
 namespace {
@@ -76,7 +74,7 @@ std::vector<std::string> server::bind() {
             continue;
         }
         const tcp::endpoint endpoint(address, listen.port);
-        auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(io_));
+        auto acceptor = std::make_unique<tcp::acceptor>(io_);
         const auto fail = [&](const char* step) {
             errors.push_back("cannot listen on " + listen.to_string() + " (" + step +
                              "): " + ec.message());
@@ -110,18 +108,13 @@ std::vector<tcp::endpoint> server::local_endpoints() const {
     return endpoints_;
 }
 
-void server::run(unsigned threads) {
+void server::run() {
     for (auto& acceptor : acceptors_) {
         spdlog::info("listening on {}", format_endpoint(acceptor->local_endpoint()));
         asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor),
                        log_escaped("the accept loop"));
     }
-    std::vector<std::thread> workers;
-    for (unsigned i = 1; i < threads; ++i)
-        workers.emplace_back([this] { io_.run(); });
     io_.run();
-    for (auto& t : workers)
-        t.join();
     state_->pool.close_all();
 }
 
@@ -129,7 +122,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
     const auto max_connections = state_->cfg.limits.max_connections;
     asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io_), use_tuple);
+        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
         if (state_->stopping || ec == asio::error::operation_aborted || !acceptor.is_open())
             co_return;
         if (ec) {

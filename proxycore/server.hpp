@@ -1,10 +1,13 @@
 #pragma once
 /// The proxy server: binds the listeners, accepts clients (access policy and connection limit
-/// first), runs one io_context on N threads with a strand per connection, and stops
-/// gracefully: stop accepting, let in-flight exchanges finish within `timeouts.shutdown`, then
-/// force.
+/// first), runs every connection on one io_context driven by one thread, and stops gracefully:
+/// stop accepting, let in-flight exchanges finish within `timeouts.shutdown`, then force.
+/// One thread by design: a request costs a few microseconds (bench/), far below what any
+/// upstream proxy serves, and without a second thread there are no strands, no lock handoffs
+/// and no cross-thread wake-ups on the hot path.
 /// Ownership: owns the io_context and everything that runs on it.
-/// Thread safety: request_stop() may be called from any thread; the rest from the owner.
+/// Thread safety: request_stop() and posting to context() are safe from any thread; the rest
+/// from the owner.
 
 #include "config/config.hpp"
 #include "proxycore/counters.hpp"
@@ -35,9 +38,9 @@ public:
     /// The addresses actually listened on (ephemeral ports resolved), after bind().
     std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
-    /// Serves until stopped, on `threads` threads (the caller's included). Returns after a
-    /// graceful (or, past `timeouts.shutdown`, forced) stop.
-    void run(unsigned threads);
+    /// Serves on the calling thread until stopped. Returns after a graceful (or, past
+    /// `timeouts.shutdown`, forced) stop.
+    void run();
 
     /// Begins the shutdown. Safe from any thread, idempotent.
     void request_stop();
@@ -52,7 +55,7 @@ private:
     boost::asio::awaitable<void> supervise_shutdown();
     void spawn_session(boost::asio::ip::tcp::socket socket);
 
-    boost::asio::io_context io_; // declared first: destroyed last
+    boost::asio::io_context io_{1}; // declared first: destroyed last; one thread runs it
     std::shared_ptr<server_state> state_;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::vector<boost::asio::ip::tcp::endpoint> endpoints_;

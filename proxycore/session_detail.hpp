@@ -2,6 +2,7 @@
 // Private to client_session*.cpp: per-exchange bookkeeping and small I/O helpers.
 
 #include "proxycore/client_session.hpp"
+#include "proxycore/relay.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -43,10 +44,9 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
     co_await timer.async_wait(use_tuple);
 }
 
-inline void clear_body(http::buffer_body::value_type& body) {
-    body.data = nullptr;
-    body.size = 0;
-    body.more = false;
+/// The framing of a request body relayed upstream: re-chunked when the client chunked it.
+inline body_framing request_framing(const http::request_parser<http::buffer_body>& parser) {
+    return parser.get().chunked() ? body_framing::chunked : body_framing::raw;
 }
 
 } // namespace session_detail

@@ -31,7 +31,7 @@ void half_close(upstream_stream& stream) {
 template <class From, class To>
 asio::awaitable<void> pump(From& from, To& to, std::uint64_t& moved,
                            clock::time_point& last_activity) {
-    const auto buffer = std::make_unique<char[]>(pump_buffer_size);
+    const auto buffer = std::make_unique_for_overwrite<char[]>(pump_buffer_size);
     for (;;) {
         auto [ec, n] =
             co_await from.async_read_some(asio::buffer(buffer.get(), pump_buffer_size), use_tuple);

@@ -4,7 +4,7 @@
 /// own nonce and next nc), answering 407 challenges (stale nonces without counting a failure),
 /// downgrade protection and the lockout guard with single-flight waiting.
 /// Ownership: one per upstream, shared by all sessions (held in server_state).
-/// Thread safety: every member function may be called from any session's strand; shared state
+/// Thread safety: every member function may be called from any thread; shared state
 /// is guarded by a mutex. A connection's Digest state is touched only by the session that holds
 /// the connection.
 

@@ -23,18 +23,15 @@ using asio::ip::tcp;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-/// True when an idle socket is still open and has nothing unread: a non-blocking peek says
-/// "would block". EOF (the upstream closed it) or stray bytes make it unusable.
+/// True when an idle socket is still open and has nothing unread: a peek says "would block"
+/// (the socket is non-blocking from connect() on). EOF (the upstream closed it) or stray bytes
+/// make it unusable.
 bool idle_socket_usable(tcp::socket& socket) {
     if (!socket.is_open()) return false;
-    error_code ec;
-    socket.non_blocking(true, ec);
-    if (ec) return false;
     char byte = 0;
     error_code peek;
     socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek);
-    socket.non_blocking(false, ec);
-    return !ec && (peek == asio::error::would_block || peek == asio::error::try_again);
+    return peek == asio::error::would_block || peek == asio::error::try_again;
 }
 
 /// OpenSSL's reason, plus a hint when the certificate verification is what failed.
@@ -110,6 +107,8 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
         co_return std::pair{ec, connection_ptr{}};
     }
     c->stream.socket().set_option(tcp::no_delay(true), ec);
+    // Asio's own operations do not care; the pool's peek (idle_socket_usable) must not block.
+    c->stream.socket().non_blocking(true, ec);
     if (auto* tls = c->stream.tls()) {
         // The proxy's certificate must be valid for the configured host name or IP address;
         // the handshake shares timeouts.connect with the TCP connect.

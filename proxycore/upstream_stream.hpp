@@ -3,7 +3,7 @@
 /// (`https://` upstreams), behind one interface so that HTTP relaying, tunnels and the pool do
 /// not care which. Deadlines (`expires_after`) apply to the TCP layer under either.
 /// Ownership: owns the socket (and the TLS state). Thread safety: like a Beast stream: one
-/// reader and one writer at a time, on one strand.
+/// reader and one writer at a time, on the server's thread.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>

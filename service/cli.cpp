@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace authshim::service {
@@ -144,7 +143,6 @@ int serve(config::config cfg, const serve_hooks& hooks,
         spdlog::default_logger()->flush();
         return 1;
     }
-    const auto threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
     const auto& upstream = cfg.upstreams.at(0);
     const std::string upstream_text =
         "\"" + upstream.name + "\" (" + upstream.address.to_string() + ")";
@@ -172,13 +170,13 @@ int serve(config::config cfg, const serve_hooks& hooks,
     };
     install_stop_handlers(server.context(), stop);
     if (hooks.on_running) {
-        // Posted so that the caller's thread may call it while the server runs on others.
+        // Posted: the caller may call it from another thread (a service control handler).
         hooks.on_running([&server, stop] { boost::asio::post(server.context(), stop); });
     }
     log_event(event_id::started, spdlog::level::info,
-              "authshim {} started: proxy on {}, upstream {}, config {}, {} thread(s)",
-              AUTHSHIM_VERSION, listen, upstream_text, source, threads);
-    server.run(threads);
+              "authshim {} started: proxy on {}, upstream {}, config {}", AUTHSHIM_VERSION, listen,
+              upstream_text, source);
+    server.run();
     remove_stop_handlers();
     if (hooks.on_stopped) hooks.on_stopped();
     log_event(event_id::stopped, spdlog::level::info, "authshim {} stopped", AUTHSHIM_VERSION);
