@@ -228,7 +228,7 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
                      out.ec.message());
         co_return false;
     }
-    if (upstream_keep && body_sent && rp.is_done()) {
+    if (upstream_keep && body_sent && out.complete) {
         ++conn->exchanges;
         state_->pool.release(std::move(conn));
     } else if (state_->auth) {

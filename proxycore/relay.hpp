@@ -32,9 +32,16 @@ struct relay_outcome {
     relay_failure failure = relay_failure::none;
     boost::system::error_code ec;
     std::uint64_t bytes = 0; ///< body bytes written out
+    bool complete = false;   ///< the whole message was relayed
 };
 
 inline constexpr std::size_t relay_buffer_size = 64 * 1024;
+/// Reads that go through the parser (chunked or EOF-delimited bodies) take at most this much
+/// into the connection's buffer at a time; Content-Length bodies bypass it.
+inline constexpr std::size_t parsed_read_size = 4 * 1024;
+/// Input the parser may leave unconsumed (a chunk-size line, for one) before the body is
+/// refused as malformed.
+inline constexpr std::size_t max_unparsed = 64 * 1024;
 
 /// The relay buffer for a body with `remaining` bytes still to come (unknown when chunked or
 /// delimited by EOF): no larger than the body, at most relay_buffer_size.
@@ -50,6 +57,12 @@ enum class body_framing { raw, chunked };
 /// Writes `head` (serialized; empty when already sent) and the body of `parser`'s message to
 /// `out`, the head together with the first body bytes. Each read from `in` must make progress
 /// within `in_timeout`, each write within `out_timeout`.
+///
+/// The parser takes what `in_buffer` already holds. A Content-Length body's remaining bytes are
+/// then read straight into the relay buffer (one read per buffer, no copy through `in_buffer`,
+/// and `in_buffer` keeps whatever follows the body); chunked and EOF-delimited bodies go on
+/// through the parser. The parser is therefore not told about the end of a Content-Length
+/// body: callers look at `relay_outcome::complete`, not at the parser.
 template <bool is_request, class InStream, class OutStream>
 boost::asio::awaitable<relay_outcome>
 relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_body>& parser,
@@ -61,29 +74,76 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
     constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
     const bool chunked = framing == body_framing::chunked;
     relay_outcome outcome;
+    const auto fail = [&outcome](relay_failure where, boost::system::error_code ec) {
+        outcome.failure = where;
+        outcome.ec = ec;
+        return outcome;
+    };
     std::unique_ptr<char[]> storage;
     std::size_t capacity = 0;
+    if (!parser.is_done()) {
+        capacity = relay_capacity(parser.content_length_remaining());
+        storage = std::make_unique_for_overwrite<char[]>(capacity);
+    }
+    parser.eager(true);
     auto& body = parser.get().body();
+    // Set once the parser has handed over everything it holds of a Content-Length body.
+    boost::optional<std::uint64_t> direct;
     for (;;) {
         std::size_t n = 0;
-        if (!parser.is_done()) {
-            if (!storage) {
-                capacity = relay_capacity(parser.content_length_remaining());
-                storage = std::make_unique_for_overwrite<char[]>(capacity);
-            }
+        bool last = parser.is_done();
+        if (direct) {
+            // Straight from the socket: never past the body's end.
+            const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(*direct, capacity));
+            in.expires_after(in_timeout);
+            auto [ec, got] =
+                co_await in.async_read_some(asio::buffer(storage.get(), want), use_tuple);
+            if (ec)
+                co_return fail(relay_failure::read,
+                               ec == asio::error::eof ? http::error::partial_message : ec);
+            n = got;
+            *direct -= got;
+            last = *direct == 0;
+        } else if (!last) {
             body.data = storage.get();
             body.size = capacity;
-            in.expires_after(in_timeout);
-            auto [ec, read] = co_await http::async_read(in, in_buffer, parser, use_tuple);
-            if (ec == http::error::need_buffer) ec = {};
-            if (ec) {
-                outcome.failure = relay_failure::read;
-                outcome.ec = ec;
-                co_return outcome;
+            bool need_input = in_buffer.size() == 0;
+            while (!parser.is_done() && body.size > 0) {
+                if (need_input) {
+                    if (!parser.chunked() && parser.content_length_remaining() &&
+                        in_buffer.size() == 0) {
+                        direct = parser.content_length_remaining();
+                        break;
+                    }
+                    if (body.size < capacity) break;      // write what there is before waiting
+                    if (in_buffer.size() >= max_unparsed) // an endless chunk header line
+                        co_return fail(relay_failure::read, http::error::buffer_overflow);
+                    in.expires_after(in_timeout);
+                    auto [ec, got] =
+                        co_await in.async_read_some(in_buffer.prepare(parsed_read_size), use_tuple);
+                    in_buffer.commit(got);
+                    if (ec == asio::error::eof) {
+                        parser.put_eof(ec); // the end of an EOF-delimited body, else an error
+                        if (ec) co_return fail(relay_failure::read, ec);
+                        break;
+                    }
+                    if (ec) co_return fail(relay_failure::read, ec);
+                }
+                boost::system::error_code ec;
+                const auto used = parser.put(in_buffer.data(), ec);
+                in_buffer.consume(used);
+                if (ec == http::error::need_buffer) break;
+                if (ec == http::error::need_more) {
+                    need_input = true;
+                    continue;
+                }
+                if (ec) co_return fail(relay_failure::read, ec);
+                need_input = used == 0 || in_buffer.size() == 0;
             }
             n = capacity - body.size;
+            last = parser.is_done();
+            if (direct && n == 0) continue; // nothing parsed yet: read it directly
         }
-        const bool last = parser.is_done();
         std::array<asio::const_buffer, 5> pieces;
         std::size_t count = 0;
         if (!head.empty()) pieces[count++] = asio::buffer(head);
@@ -98,11 +158,7 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
             out.expires_after(out_timeout);
             auto [wec, written] = co_await asio::async_write(
                 out, std::span<const asio::const_buffer>(pieces.data(), count), use_tuple);
-            if (wec) {
-                outcome.failure = relay_failure::write;
-                outcome.ec = wec;
-                co_return outcome;
-            }
+            if (wec) co_return fail(relay_failure::write, wec);
             outcome.bytes += n;
             head = {};
         }
@@ -110,6 +166,7 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
     }
     in.expires_never();
     out.expires_never();
+    outcome.complete = true;
     co_return outcome;
 }
 

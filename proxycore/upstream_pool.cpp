@@ -109,6 +109,9 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
     c->stream.socket().set_option(tcp::no_delay(true), ec);
     // Asio's own operations do not care; the pool's peek (idle_socket_usable) must not block.
     c->stream.socket().non_blocking(true, ec);
+    // Beast reads a head in pieces of the buffer's free capacity (at least 512 bytes): with 4 KB
+    // a small response arrives whole in one read.
+    c->buffer.reserve(4096);
     if (auto* tls = c->stream.tls()) {
         // The proxy's certificate must be valid for the configured host name or IP address;
         // the handshake shares timeouts.connect with the TCP connect.

@@ -188,12 +188,19 @@ class AnsweringUpstream(_FakeServer):
     """
 
     def __init__(self, name: str = "answering", mode: str = "keepalive", close_delay: float = 0.2,
-                 body: bytes = b"fake-upstream-ok\n"):
+                 body: bytes = b"fake-upstream-ok\n", framing: str = "content-length",
+                 chunk_sizes: tuple = (1, 7, 4096, 65537)):
         super().__init__(name)
         assert mode in ("keepalive", "close_idle", "close_on_next")
+        assert framing in ("content-length", "chunked", "eof")
         self.mode = mode
         self.close_delay = close_delay
         self.body = body
+        # "chunked": the body in chunks of `chunk_sizes` (cycled; with a chunk extension and a
+        # trailer), each chunk line and chunk sent in its own write. "eof": no Content-Length,
+        # the body ends when the connection closes.
+        self.framing = framing
+        self.chunk_sizes = chunk_sizes
         self.requests: list[Request] = []
         self.unanswered: list[Request] = []
 
@@ -264,6 +271,32 @@ class AnsweringUpstream(_FakeServer):
                 b"Content-Length: " + str(len(self.body)).encode() + b"\r\n"
                 b"Connection: keep-alive\r\n\r\n" + body)
 
+    def _send_response(self, conn, req: Request) -> bool:
+        """Sends the answer to `req`; False when the connection must close after it."""
+        if self.framing == "content-length":
+            conn.sendall(self._response(req))
+            return True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        if self.framing == "eof":
+            conn.sendall(head + b"Connection: close\r\n\r\n")
+            if req.method != "HEAD":
+                for i in range(0, len(self.body), 65536):
+                    conn.sendall(self.body[i:i + 65536])
+            return False
+        conn.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+        if req.method == "HEAD":
+            return True
+        pos, i = 0, 0
+        while pos < len(self.body):
+            size = self.chunk_sizes[i % len(self.chunk_sizes)]
+            piece = self.body[pos:pos + size]
+            conn.sendall(f"{len(piece):x};ext=1\r\n".encode())
+            conn.sendall(piece + b"\r\n")
+            pos += len(piece)
+            i += 1
+        conn.sendall(b"0\r\nX-Trailer: t\r\n\r\n")
+        return True
+
     def serve(self, conn, index):
         buf = bytearray()
         n = 0
@@ -278,8 +311,11 @@ class AnsweringUpstream(_FakeServer):
                 return
             with self._lock:
                 self.requests.append(req)
-            conn.sendall(self._response(req))
+            keep = self._send_response(conn, req)
             n += 1
+            if not keep:
+                conn.shutdown(socket.SHUT_WR)
+                return
             if self.mode == "close_idle":
                 time.sleep(self.close_delay)
                 return
