@@ -8,6 +8,7 @@
 #include "proxycore/tunnel.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -298,6 +299,16 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
     const auto& timeouts = state_->cfg.timeouts;
     bump(state_->stats.tunnels);
     if (state_->auth) state_->auth->release_nonce(*conn);
+    if (!state_->stopping && state_->pool.claim_spare()) {
+        // The next CONNECT finds a connection ready. The state stays alive while the spare
+        // connects; request_stop() cancels it.
+        asio::co_spawn(
+            client_.get_executor(),
+            [state = state_]() -> asio::awaitable<void> { co_await state->pool.open_spare(); },
+            [](std::exception_ptr e) {
+                if (e) spdlog::error("opening a spare upstream connection failed unexpectedly");
+            });
+    }
     x.status = head.result_int();
     http::response<http::empty_body> established{std::move(head)};
     prepare_client_response(established, established.version());

@@ -145,7 +145,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             carried_digest.reset();
         }
         active_upstream_ = conn.get();
-        const bool reused = conn->exchanges > 0;
+        const bool reused = conn->exchanges > 0 || conn->was_idle();
 
         upstream_auth::plan plan;
         if (auth) {

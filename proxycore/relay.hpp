@@ -50,6 +50,13 @@ inline std::size_t relay_capacity(boost::optional<std::uint64_t> remaining) {
     return *remaining == 0 ? 1 : static_cast<std::size_t>(*remaining);
 }
 
+/// Bytes the stream's socket holds unread (0 when it cannot tell).
+template <class Stream> std::size_t pending_bytes(Stream& stream) {
+    boost::system::error_code ec;
+    const auto n = stream.socket().available(ec);
+    return ec ? 0 : n;
+}
+
 /// How the relayed body is framed on the way out: as it arrives (Content-Length, or delimited
 /// by the connection's close), or re-chunked.
 enum class body_framing { raw, chunked };
@@ -91,20 +98,8 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
     boost::optional<std::uint64_t> direct;
     for (;;) {
         std::size_t n = 0;
-        bool last = parser.is_done();
-        if (direct) {
-            // Straight from the socket: never past the body's end.
-            const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(*direct, capacity));
-            in.expires_after(in_timeout);
-            auto [ec, got] =
-                co_await in.async_read_some(asio::buffer(storage.get(), want), use_tuple);
-            if (ec)
-                co_return fail(relay_failure::read,
-                               ec == asio::error::eof ? http::error::partial_message : ec);
-            n = got;
-            *direct -= got;
-            last = *direct == 0;
-        } else if (!last) {
+        bool last = parser.is_done() || (direct && *direct == 0);
+        if (!direct && !last) {
             body.data = storage.get();
             body.size = capacity;
             bool need_input = in_buffer.size() == 0;
@@ -142,7 +137,21 @@ relay_message(boost::beast::http::parser<is_request, boost::beast::http::buffer_
             }
             n = capacity - body.size;
             last = parser.is_done();
-            if (direct && n == 0) continue; // nothing parsed yet: read it directly
+        }
+        // Straight from the socket, never past the body's end; what is already queued is taken
+        // too, so that a body that arrives in pieces leaves in fewer, larger writes.
+        while (direct && *direct > 0 && n < capacity && (n == 0 || pending_bytes(in) > 0)) {
+            const auto want =
+                static_cast<std::size_t>(std::min<std::uint64_t>(*direct, capacity - n));
+            in.expires_after(in_timeout);
+            auto [ec, got] =
+                co_await in.async_read_some(asio::buffer(storage.get() + n, want), use_tuple);
+            if (ec)
+                co_return fail(relay_failure::read,
+                               ec == asio::error::eof ? http::error::partial_message : ec);
+            n += got;
+            *direct -= got;
+            last = *direct == 0;
         }
         std::array<asio::const_buffer, 5> pieces;
         std::size_t count = 0;

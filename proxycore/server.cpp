@@ -171,6 +171,7 @@ void server::request_stop() {
     for (auto& session : state_->live_sessions())
         asio::post(session->executor(), [session] { session->stop(); });
     state_->pool.close_all();
+    asio::post(io_, [state = state_] { state->pool.cancel_spare(); });
     asio::co_spawn(io_, supervise_shutdown(), log_escaped("the shutdown supervisor"));
 }
 

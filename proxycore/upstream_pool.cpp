@@ -78,8 +78,14 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::acquire(bo
 }
 
 asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() {
-    bump(stats_.upstream_connects);
     auto c = std::make_unique<upstream_connection>(executor_, tls_);
+    if (auto ec = co_await establish(*c)) co_return std::pair{ec, connection_ptr{}};
+    co_return std::pair{error_code{}, std::move(c)};
+}
+
+asio::awaitable<error_code> upstream_pool::establish(upstream_connection& connection) {
+    bump(stats_.upstream_connects);
+    auto* const c = &connection;
     const auto& address = upstream_.address;
     error_code ec;
     const auto literal = asio::ip::make_address(address.host, ec);
@@ -95,7 +101,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
             co_await resolver.async_resolve(address.host, std::to_string(address.port), use_tuple);
         if (rec) {
             bump(stats_.upstream_connect_failures);
-            co_return std::pair{error_code(proxy_errc::resolve_failed), connection_ptr{}};
+            co_return error_code(proxy_errc::resolve_failed);
         }
         c->stream.expires_after(connect_timeout_);
         auto [cec, endpoint] = co_await c->stream.tcp().async_connect(results, use_tuple);
@@ -104,7 +110,7 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
     if (ec) {
         bump(stats_.upstream_connect_failures);
         if (ec == boost::beast::error::timeout) ec = proxy_errc::connect_timeout;
-        co_return std::pair{ec, connection_ptr{}};
+        co_return ec;
     }
     c->stream.socket().set_option(tcp::no_delay(true), ec);
     // Asio's own operations do not care; the pool's peek (idle_socket_usable) must not block.
@@ -121,18 +127,18 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
         if (hec) {
             bump(stats_.upstream_connect_failures);
             if (hec == boost::beast::error::timeout)
-                co_return std::pair{error_code(proxy_errc::connect_timeout), connection_ptr{}};
+                co_return error_code(proxy_errc::connect_timeout);
             const auto verify = SSL_get_verify_result(tls->native_handle());
             spdlog::warn("TLS handshake with upstream {} failed: {}{}", address.to_string(),
                          describe_tls_error(hec),
                          verify == X509_V_OK
                              ? std::string()
                              : std::string(" [") + X509_verify_cert_error_string(verify) + "]");
-            co_return std::pair{error_code(proxy_errc::tls_handshake_failed), connection_ptr{}};
+            co_return error_code(proxy_errc::tls_handshake_failed);
         }
     }
     c->stream.expires_never();
-    co_return std::pair{error_code{}, std::move(c)};
+    co_return error_code{};
 }
 
 void upstream_pool::release(connection_ptr connection) {
@@ -144,6 +150,29 @@ void upstream_pool::release(connection_ptr connection) {
     if (closed_) return;
     if (idle_.size() >= max_idle_connections) idle_.pop_front();
     idle_.push_back(std::move(connection));
+}
+
+bool upstream_pool::claim_spare() {
+    std::lock_guard lock(mutex_);
+    if (closed_ || opening_spare_ || !idle_.empty()) return false;
+    opening_spare_ = true;
+    return true;
+}
+
+asio::awaitable<void> upstream_pool::open_spare() {
+    auto c = std::make_unique<upstream_connection>(executor_, tls_);
+    spare_ = c.get();
+    const auto ec = co_await establish(*c);
+    spare_ = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        opening_spare_ = false;
+    }
+    if (!ec) release(std::move(c));
+}
+
+void upstream_pool::cancel_spare() {
+    if (spare_) spare_->stream.close();
 }
 
 void upstream_pool::close_all() {

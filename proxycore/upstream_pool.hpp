@@ -38,7 +38,10 @@ struct upstream_connection {
     /// This connection's own Digest nonce and nc (a nonce is used on one connection at a time,
     /// so the upstream sees its nc values in order). Touched only by the session holding it.
     std::optional<auth::digest_state> digest;
+    /// When it last went into the pool; never set for a connection used straight after connect.
     std::chrono::steady_clock::time_point idle_since{};
+    /// True once the connection waited in the pool: the upstream may have closed it meanwhile.
+    bool was_idle() const { return idle_since != std::chrono::steady_clock::time_point{}; }
 };
 
 using connection_ptr = std::unique_ptr<upstream_connection>;
@@ -65,6 +68,17 @@ public:
     /// unread bytes, is not open, or the pool is full or closed.
     void release(connection_ptr connection);
 
+    /// A tunnel keeps its connection to the end, so after one the pool may be empty and the
+    /// next CONNECT would wait for a TCP (and TLS) handshake with the upstream. claim_spare()
+    /// says whether the caller should open a replacement now: true when no idle connection is
+    /// left, none is being opened and the pool is open. The caller then awaits open_spare(),
+    /// which connects one and puts it in the pool (a failure is only counted: the next request
+    /// connects and reports it).
+    bool claim_spare();
+    boost::asio::awaitable<void> open_spare();
+    /// Shutdown: ends a spare's connect at once. Call on the server's thread.
+    void cancel_spare();
+
     /// Closes every idle connection and refuses further releases (shutdown).
     void close_all();
 
@@ -74,6 +88,8 @@ public:
 private:
     connection_ptr take_idle();
     boost::asio::awaitable<std::pair<boost::system::error_code, connection_ptr>> connect();
+    /// Connects `c` (TCP, then TLS for an https upstream) within the connect timeout.
+    boost::asio::awaitable<boost::system::error_code> establish(upstream_connection& c);
 
     boost::asio::any_io_executor executor_;
     config::upstream upstream_;
@@ -81,8 +97,10 @@ private:
     std::chrono::milliseconds connect_timeout_;
     counters& stats_;
     mutable std::mutex mutex_;
-    std::deque<connection_ptr> idle_; // guarded by mutex_; newest at the back
-    bool closed_ = false;             // guarded by mutex_
+    std::deque<connection_ptr> idle_;      // guarded by mutex_; newest at the back
+    bool closed_ = false;                  // guarded by mutex_
+    bool opening_spare_ = false;           // guarded by mutex_
+    upstream_connection* spare_ = nullptr; // the spare being connected; server thread only
 };
 
 } // namespace authshim::proxycore

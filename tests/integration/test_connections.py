@@ -124,3 +124,24 @@ def test_pooled_connection_closed_by_fake_upstream(start_authshim, fakes, mode):
     if mode == "close_on_next":
         # the retried requests had reached the dead connection first
         assert [q.target for q in fake.unanswered] == ["http://origin.test/1", "http://origin.test/2"]
+
+
+def test_spare_upstream_connection_after_a_tunnel(start_authshim, fakes):
+    """A tunnel keeps its upstream connection, so authshim opens a spare one for the next
+    CONNECT, which then skips the TCP handshake with the upstream."""
+    fake = fakes.answering(mode="keepalive")
+    shim = start_authshim(make_config(fake.address, upstream_name="fake"), "spare")
+    deadline = 5 * slow_factor()
+    for i in range(3):
+        with RawConn(shim.port) as c:
+            c.send(b"CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n")
+            resp = c.read_response("CONNECT", timeout=10 * slow_factor())
+            assert resp.status == 200, resp.describe()
+        # the tunnel's connection plus one spare
+        start = time.monotonic()
+        while fake.connections < i + 2 and time.monotonic() - start < deadline:
+            time.sleep(0.02)
+        assert fake.connections == i + 2, f"after {i + 1} tunnel(s): {fake.connections} connections"
+    tunnels = [r for r in fake.recorded() if r.method == "CONNECT"]
+    assert [r.connection for r in tunnels] == [0, 1, 2], \
+        "each CONNECT after the first should use the spare connection opened before it"
