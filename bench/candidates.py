@@ -78,31 +78,9 @@ http {{
 
 
 class BenchNginx(Nginx):
-    """The harness's Nginx (files, certificate, ports) with the benchmark's config."""
+    """The harness's Nginx (files, certificate, ports, start-up) with the benchmark's config."""
 
-    def start(self, attempts: int = 5) -> "BenchNginx":
-        self.www.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        os.chmod(self.www, 0o755)
-        self._make_cert()
-        user = "user root root;" if os.geteuid() == 0 else ""
-        last_error = ""
-        for _ in range(attempts):
-            self.http_port, self.tls_port = candidate_port(), candidate_port()
-            if self.tls_port == self.http_port:
-                continue
-            conf = self.dir / "nginx.conf"
-            conf.write_text(_NGINX_CONF.format(user=user, dir=self.dir, www=self.www,
-                                               host=LOOPBACK, http_port=self.http_port,
-                                               tls_port=self.tls_port))
-            self.proc = ManagedProcess(
-                "nginx", ["/usr/sbin/nginx", "-p", self.dir, "-e", self.dir / "error.log",
-                          "-c", conf], self.dir).start()
-            if _wait_listening(self.proc, {self.http_port, self.tls_port}):
-                return self
-            last_error = f"nginx exited {self.proc.poll()}; error.log:\n{tail(self.dir / 'error.log')}"
-            self.proc.stop(signal.SIGKILL, timeout=5)
-        raise RuntimeError(f"nginx did not start: {last_error}")
+    CONF = _NGINX_CONF
 
 
 def _wait_listening(p: ManagedProcess, ports: set[int], timeout: float = 20.0) -> bool:

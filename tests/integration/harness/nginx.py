@@ -65,6 +65,10 @@ class StaticFile:
 
 
 class Nginx(ServerFixture):
+    # The config template (str.format fields: user, dir, www, host, http_port, tls_port); a
+    # subclass may replace it (bench/candidates.py: no access log, room for many connections).
+    CONF = _CONF
+
     def __init__(self, workdir: Path):
         self.dir = Path(workdir) / "nginx"
         self.www = self.dir / "www"
@@ -122,8 +126,8 @@ class Nginx(ServerFixture):
             if self.tls_port == self.http_port:
                 continue
             conf = self.dir / "nginx.conf"
-            conf.write_text(_CONF.format(user=user, dir=self.dir, www=self.www, host=LOOPBACK,
-                                         http_port=self.http_port, tls_port=self.tls_port))
+            conf.write_text(self.CONF.format(user=user, dir=self.dir, www=self.www, host=LOOPBACK,
+                                             http_port=self.http_port, tls_port=self.tls_port))
             self.proc = ManagedProcess(
                 "nginx", [NGINX, "-p", self.dir, "-e", self.dir / "error.log", "-c", conf],
                 self.dir).start()
