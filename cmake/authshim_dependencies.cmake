@@ -18,6 +18,7 @@ if(CMAKE_CROSSCOMPILING AND MINGW)
         endif()
         file(CREATE_LINK ${AUTHSHIM_HOST_INCLUDE}/${dir} ${_third_party}/${dir} SYMBOLIC)
     endforeach()
+    file(CREATE_LINK ${AUTHSHIM_HOST_INCLUDE}/httplib.h ${_third_party}/httplib.h SYMBOLIC)
     add_library(authshim_third_party INTERFACE)
     target_include_directories(authshim_third_party SYSTEM INTERFACE ${_third_party})
     add_library(Boost::headers ALIAS authshim_third_party)
@@ -37,6 +38,20 @@ else()
     find_package(Boost 1.81 REQUIRED)
     find_package(nlohmann_json 3 REQUIRED)
     find_package(spdlog REQUIRED)
+endif()
+
+# cpp-httplib (admin endpoint only): header-only, in the host's /usr/include (linked into
+# third_party_include for mingw) or from vcpkg.
+add_library(cpp_httplib INTERFACE)
+if(CMAKE_CROSSCOMPILING AND MINGW)
+    target_link_libraries(cpp_httplib INTERFACE authshim_third_party ws2_32 crypt32)
+else()
+    find_path(AUTHSHIM_HTTPLIB_INCLUDE httplib.h REQUIRED)
+    target_include_directories(cpp_httplib SYSTEM INTERFACE ${AUTHSHIM_HTTPLIB_INCLUDE})
+    target_link_libraries(cpp_httplib INTERFACE Threads::Threads)
+    if(WIN32)
+        target_link_libraries(cpp_httplib INTERFACE ws2_32 crypt32)
+    endif()
 endif()
 
 # Asio and Beast are compiled once, in proxycore/asio_impl.cpp.

@@ -111,10 +111,34 @@ struct lockout_policy {
 
 enum class log_level { trace, debug, info, warn, error, off };
 
+/// `log.access`: a JSON-lines file with one line per request. Written as a path
+/// (`"access": "logs/access.jsonl"`) or an object (`{"file": ..., "query": "keep",
+/// "max_bytes": ..., "max_files": ...}`).
+struct access_log_settings {
+    std::filesystem::path file; ///< absolute (resolved against the config dir)
+    /// `"query": "redact"` (default): the query string of a logged path is replaced by `?...`,
+    /// since queries can carry tokens; `"keep"` logs it as sent.
+    bool redact_query = true;
+    std::uint64_t max_bytes = 10 * 1024 * 1024; ///< rotate at this size; 64 KiB to 1 TiB
+    unsigned max_files = 5;                     ///< rotated files kept (file.1 ... file.N); 1-100
+    friend bool operator==(const access_log_settings&, const access_log_settings&) = default;
+};
+
 struct logging {
     log_level level = log_level::info;
     std::optional<std::filesystem::path> file; ///< absolute (resolved against the config dir)
+    std::optional<access_log_settings> access; ///< none: `"access": false` (the default)
     bool event_log = true; ///< Windows: events also go to the Event Log (no effect elsewhere)
+};
+
+/// The admin endpoint (/healthz, /status, /metrics, POST /reload).
+struct admin_settings {
+    /// none: `"listen": null`, no admin endpoint. A non-loopback address requires a token.
+    std::optional<endpoint> listen = endpoint{"127.0.0.1", 3129};
+    /// `admin.token`: where the bearer token comes from; none: no token required.
+    std::optional<secret_ref> token_source{};
+    /// The token itself: empty after loading, filled by `resolve_credentials`.
+    secret_string token{};
 };
 
 /// The whole effective configuration.
@@ -128,6 +152,7 @@ struct config {
     struct limits limits;
     lockout_policy lockout;
     logging log;
+    admin_settings admin;
 };
 
 std::string to_string(log_level level);

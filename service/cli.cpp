@@ -8,6 +8,7 @@
 #include "proxycore/server.hpp"
 #include "service/logging.hpp"
 #include "service/platform.hpp"
+#include "service/probe.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -31,7 +32,11 @@ constexpr std::string_view usage_head =
     "commands:\n"
     "  run   --config FILE   serve in the foreground until stopped (SIGINT/SIGTERM, Ctrl+C)\n"
     "  check --config FILE   validate FILE and print the effective configuration\n"
-    "                        (secrets masked); exit 0 when valid, 1 when not\n";
+    "                        (secrets masked); exit 0 when valid, 1 when not\n"
+    "  probe --config FILE [--url URL | --connect HOST:PORT]\n"
+    "                        one request through the upstream, showing the authentication\n"
+    "                        step by step; exit 0 ok, 3 unreachable, 4 rejected,\n"
+    "                        5 no common scheme, 6 timeout, 7 error status\n";
 constexpr std::string_view usage_tail = "  --version             print the version\n"
                                         "  --help                print this help\n";
 
@@ -199,6 +204,9 @@ int cli_main(const std::vector<std::string>& all_args) {
     }
     try {
         if (auto code = run_platform_command(args)) return *code;
+        if (command == "probe")
+            return probe_main(std::vector<std::string>(args.begin() + 1, args.end()), std::cout,
+                              std::cerr);
         if (command != "run" && command != "check")
             return usage_error("unknown command '" + command + "'");
         std::string error;

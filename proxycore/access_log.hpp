@@ -1,0 +1,59 @@
+#pragma once
+/// The JSON-lines access log (`log.access`): one line per client request with who asked for
+/// what, the outcome, sizes, time taken, the upstream and auth scheme used and the 407s answered
+/// on the way. Never a credential: Proxy-Authorization values are not passed in, and the query
+/// string is redacted unless `query: "keep"`. Lines are buffered and written when 64 KiB
+/// accumulate, at least once a second (by the log's own flusher thread), on flush() and on
+/// destruction, so a graceful stop loses nothing. The file is rotated by size (file, file.1 ...
+/// file.N). Write errors are counted and reported in the main log (rate-limited), never thrown.
+/// Ownership: one instance per configured file, shared (shared_ptr) by the sessions using it.
+/// Thread safety: write() and flush() may be called from any thread.
+
+#include "config/config.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace authshim::proxycore {
+
+/// One request, as logged. Views must stay valid during write() only.
+struct access_record {
+    std::chrono::system_clock::time_point time; ///< when the request head was received
+    std::string_view client;   ///< `address:port` of the client
+    std::string_view method;   ///< `-` when the head was unreadable
+    std::string_view host;     ///< the target's `host[:port]`, `-` when unknown
+    std::string_view target;   ///< the request target as sent (absolute-form URL, authority
+                               ///< for CONNECT, origin-form path); empty when unknown
+    unsigned status = 0;       ///< status sent to the client; 0: none (the client went away)
+    std::uint64_t bytes_in = 0;  ///< bytes received from the client (heads and bodies)
+    std::uint64_t bytes_out = 0; ///< bytes sent to the client (heads and bodies)
+    std::chrono::microseconds duration{0};
+    std::string_view upstream; ///< upstream name, empty when the request never went upstream
+    std::string_view scheme;   ///< `basic`, `digest`, or empty (none sent)
+    unsigned challenges = 0;   ///< 407s received (and answered, or not) for this request
+    std::string_view error;    ///< why it failed, when it did (never secret); empty otherwise
+};
+
+class access_log {
+public:
+    /// Opens (appends to) `settings.file`, creating it with owner-only permissions where the
+    /// platform has them. Returns null and sets `error` (a sentence naming the file) when it
+    /// cannot be opened.
+    static std::shared_ptr<access_log> open(const config::access_log_settings& settings,
+                                            std::string& error);
+    virtual ~access_log() = default;
+
+    /// Formats one line and queues it. Never blocks on file I/O, never throws.
+    virtual void write(const access_record& record) = 0;
+    /// Writes everything queued so far to the file (blocks until done).
+    virtual void flush() = 0;
+    virtual const config::access_log_settings& settings() const = 0;
+};
+
+/// The JSON text of one record (without the newline), as write() formats it. Exposed for tests.
+std::string format_access_record(const access_record& record, bool redact_query);
+
+} // namespace authshim::proxycore
