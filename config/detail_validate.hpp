@@ -93,13 +93,14 @@ void load_lockout(context& ctx, const json* value, const std::string& pointer, l
 void load_access(context& ctx, const json* value, const std::string& pointer, access_policy& out);
 void load_timeouts(context& ctx, const json* value, const std::string& pointer, timeouts& out);
 void load_limits(context& ctx, const json* value, const std::string& pointer, limits& out);
+/// `log`, with `log.access` (which must not name the same file as `log.file`).
 void load_log(context& ctx, const json* value, const std::string& pointer, logging& out);
 
 /// A secret source object (`{"env": ...}`, `{"file": ...}`, `{"plain": ...}`, `{"dpapi": ...}`,
 /// `{"credman": ...}`, exactly one key). A plain source adds a warning. Messages never quote a
-/// password or a DPAPI blob.
+/// secret or a DPAPI blob; `noun` ("password", "token") is what they call the secret.
 std::optional<secret_ref> load_secret_ref(context& ctx, const json& value,
-                                          const std::string& pointer);
+                                          const std::string& pointer, std::string_view noun);
 
 /// Strict standard base64 (`+/`, padding optional but exact, no whitespace); nothing when
 /// `text` is not valid.

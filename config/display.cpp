@@ -59,6 +59,16 @@ ordered format_upstream(const upstream& up) {
     return out;
 }
 
+/// `log.access` in its object form, every default written out.
+ordered format_access_log(const access_log_settings& settings) {
+    return {
+        {"file", detail::utf8_string(settings.file)},
+        {"query", settings.redact_query ? "redact" : "keep"},
+        {"max_bytes", settings.max_bytes},
+        {"max_files", settings.max_files},
+    };
+}
+
 } // namespace
 
 std::string to_display_json(const config& cfg) {
@@ -108,14 +118,18 @@ std::string to_display_json(const config& cfg) {
                             : ordered(nullptr)},
     };
 
-    // What this version does for the keys that later versions build: no access log, no admin
-    // endpoint. Spelled out so that the effective behaviour is visible.
     ordered log = {{"level", to_string(cfg.log.level)}};
     if (cfg.log.file) log["file"] = detail::utf8_string(*cfg.log.file);
-    log["access"] = false;
+    log["access"] = cfg.log.access ? format_access_log(*cfg.log.access) : ordered(false);
     log["event_log"] = cfg.log.event_log;
     root["log"] = std::move(log);
-    root["admin"] = {{"listen", nullptr}};
+
+    // Never the resolved `token`: only where it comes from, masked like a password.
+    root["admin"] = {
+        {"listen", cfg.admin.listen ? ordered(cfg.admin.listen->to_string()) : ordered(nullptr)},
+        {"token",
+         cfg.admin.token_source ? format_secret_ref(*cfg.admin.token_source) : ordered(nullptr)},
+    };
 
     return root.dump(2, ' ', false, ordered::error_handler_t::replace);
 }

@@ -54,10 +54,12 @@ std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_ze
 /// Parses `a.b.c.d/n`, `v6/n` or a bare address (full-length prefix).
 std::optional<cidr> parse_cidr(std::string_view text);
 
-/// The effective configuration as pretty JSON, every default filled in. Secrets are masked:
-/// `{"plain": "********"}`, `{"dpapi": "<N bytes>"}`; env, file and credman references are shown
-/// (they are not secrets); a resolved password never is. The output loads again to the same
-/// configuration, except that a plain password becomes the mask and a DPAPI blob is refused.
+/// The effective configuration as pretty JSON, every default filled in (`log.access` as false
+/// or its full object form, `admin.listen` and `admin.token` as null when there are none).
+/// Secrets (passwords and the admin token) are masked: `{"plain": "********"}`,
+/// `{"dpapi": "<N bytes>"}`; env, file and credman references are shown (they are not secrets);
+/// a resolved password or token never is. The output loads again to the same configuration,
+/// except that a plain secret becomes the mask and a DPAPI blob is refused.
 std::string to_display_json(const config& cfg);
 
 } // namespace authshim::config

@@ -151,6 +151,22 @@ std::vector<diagnostic> resolve_credentials(config& cfg, const secret_resolver& 
         const std::string pointer = detail::child(detail::child("/credentials", name), "password");
         errors.push_back({origin + ": " + pointer, std::move(result.error)});
     }
+
+    // The admin endpoint's token comes from the same kinds of source, read the same way (a
+    // `{"file"}` token gets the same permission check as a password file).
+    cfg.admin.token.clear();
+    if (cfg.admin.token_source) {
+        secret_result result = resolve_secret(*cfg.admin.token_source, resolver);
+        // env, file and plain never give an empty secret; a platform resolver might.
+        if (result && result.value->empty())
+            result = secret_result::failure("the admin token is empty");
+        if (result) {
+            cfg.admin.token = std::move(*result.value);
+        } else {
+            if (result.error.empty()) result.error = "the admin token could not be resolved";
+            errors.push_back({origin + ": /admin/token", std::move(result.error)});
+        }
+    }
     return errors;
 }
 

@@ -62,9 +62,10 @@ public:
 /// - dpapi / credman: delegated to `resolver`.
 secret_result resolve_secret(const secret_ref& ref, const secret_resolver& resolver);
 
-/// Resolves every entry of `cfg.credentials` into its `password` (wiped first, left empty on
-/// failure). Returns one error per entry that failed, at `<cfg.source>: /credentials/<name>/
-/// password`; empty when all succeeded.
+/// Resolves every entry of `cfg.credentials` into its `password`, and `cfg.admin.token_source`
+/// (when set) into `cfg.admin.token`; each is wiped first and left empty on failure. Returns one
+/// error per secret that failed, at `<cfg.source>: /credentials/<name>/password` or
+/// `<cfg.source>: /admin/token` (an empty token is an error too); empty when all succeeded.
 std::vector<diagnostic> resolve_credentials(config& cfg, const secret_resolver& resolver);
 
 } // namespace authshim::config

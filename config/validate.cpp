@@ -1,5 +1,4 @@
-// The top level of the document, `listen`, the keys of later versions, and the helpers every
-// section uses.
+// The top level of the document, `listen`, `admin`, and the helpers every section uses.
 #include "config/detail_validate.hpp"
 
 #include "config/detail_ip.hpp"
@@ -205,10 +204,61 @@ namespace {
 constexpr std::string_view listen_example = "an IP address and port such as \"127.0.0.1:3128\" "
                                             "or \"[::1]:3128\"";
 
+constexpr std::string_view admin_listen_example =
+    "an IP address and port such as \"127.0.0.1:3129\" or \"[::1]:3129\", or null for no admin "
+    "endpoint";
+
+/// A listening address with its IP bytes (4 or 16).
+struct listen_address {
+    endpoint address;
+    std::vector<std::uint8_t> bytes;
+};
+
+/// One address to listen on: an IP literal and a port (0: ephemeral). `expected` starts every
+/// message; `role` names what must be an IP address ("listen addresses").
+std::optional<listen_address> get_listen_address(context& ctx, const json& item,
+                                                 const std::string& at, std::string_view expected,
+                                                 std::string_view role) {
+    const std::string head = "expected " + std::string(expected) + ", got " + describe(item);
+    if (!item.is_string()) {
+        ctx.error(at, head);
+        return std::nullopt;
+    }
+    auto parsed = parse_endpoint(item.get<std::string>(), true);
+    if (auto* why = std::get_if<std::string>(&parsed)) {
+        ctx.error(at, head + ", which " + *why);
+        return std::nullopt;
+    }
+    endpoint address = std::get<endpoint>(parsed);
+    auto bytes = parse_ip(address.host);
+    if (bytes.empty()) {
+        ctx.error(at,
+                  head + ", which has a host name: " + std::string(role) + " must be IP addresses");
+        return std::nullopt;
+    }
+    return listen_address{std::move(address), std::move(bytes)};
+}
+
+/// How two addresses to listen on collide: not at all, the same address, or one is the
+/// wildcard of the other's family. A port of 0 (ephemeral) never collides.
+enum class clash { none, same, wildcard };
+
+clash find_clash(const listen_address& a, const listen_address& b) {
+    if (a.address.port == 0 || a.address.port != b.address.port || a.bytes.size() != b.bytes.size())
+        return clash::none;
+    if (a.bytes == b.bytes) return clash::same;
+    if (is_unspecified(a.bytes) || is_unspecified(b.bytes)) return clash::wildcard;
+    return clash::none;
+}
+
+/// `listen`. `seen` gets every accepted address with the pointer it was written at.
 void load_listen(context& ctx, const json* value, const std::string& pointer,
-                 const access_policy& access, std::vector<endpoint>& out) {
+                 const access_policy& access, std::vector<endpoint>& out,
+                 std::vector<std::pair<listen_address, std::string>>& seen) {
     if (!value) {
         out = {endpoint{"127.0.0.1", 3128}};
+        // Where it was not written: an empty pointer (see `listen_place`).
+        seen.push_back({listen_address{out.front(), parse_ip(out.front().host)}, {}});
         return;
     }
     if (!value->is_array()) {
@@ -222,81 +272,126 @@ void load_listen(context& ctx, const json* value, const std::string& pointer,
         return;
     }
 
-    std::vector<std::pair<endpoint, std::vector<std::uint8_t>>> seen; // with the address bytes
-    std::vector<std::size_t> seen_index;
     for (std::size_t i = 0; i < value->size(); ++i) {
-        const json& item = (*value)[i];
         const std::string at = child(pointer, i);
-        if (!item.is_string()) {
-            ctx.error(at, "expected " + std::string(listen_example) + ", got " + describe(item));
-            continue;
-        }
-        auto parsed = parse_endpoint(item.get<std::string>(), true);
-        if (auto* why = std::get_if<std::string>(&parsed)) {
-            ctx.error(at, "expected " + std::string(listen_example) + ", got " + describe(item) +
-                              ", which " + *why);
-            continue;
-        }
-        endpoint address = std::get<endpoint>(parsed);
-        auto bytes = parse_ip(address.host);
-        if (bytes.empty()) {
-            ctx.error(at, "expected " + std::string(listen_example) + ", got " + describe(item) +
-                              ", which has a host name: listen addresses must be IP addresses");
-            continue;
-        }
+        auto item = get_listen_address(ctx, (*value)[i], at, listen_example, "listen addresses");
+        if (!item) continue;
+        const endpoint& address = item->address;
 
-        bool clash = false;
-        for (std::size_t k = 0; k < seen.size() && !clash; ++k) {
-            const auto& [other, other_bytes] = seen[k];
-            if (address.port == 0 || other.port != address.port ||
-                other_bytes.size() != bytes.size())
+        bool clashed = false;
+        for (std::size_t k = 0; k < seen.size() && !clashed; ++k) {
+            const auto& [other, other_at] = seen[k];
+            switch (find_clash(*item, other)) {
+            case clash::none:
                 continue;
-            const std::string other_at = child(pointer, seen_index[k]);
-            if (other_bytes == bytes) {
+            case clash::same:
                 ctx.error(at, "duplicate listen address \"" + address.to_string() +
                                   "\" (already at " + other_at + ")");
-                clash = true;
-            } else if (is_unspecified(other_bytes) || is_unspecified(bytes)) {
+                break;
+            case clash::wildcard:
                 ctx.error(at, "listen address \"" + address.to_string() + "\" overlaps \"" +
-                                  other.to_string() + "\" at " + other_at +
+                                  other.address.to_string() + "\" at " + other_at +
                                   " (a wildcard address already covers every address of its "
                                   "family on that port)");
-                clash = true;
+                break;
             }
+            clashed = true;
         }
-        if (clash) continue;
+        if (clashed) continue;
 
-        if (!is_loopback(bytes) && !access.clients_explicit)
+        if (!is_loopback(item->bytes) && !access.clients_explicit)
             ctx.error(at, "listen address \"" + address.to_string() +
                               "\" is not a loopback address, so \"access.clients\" must be "
                               "given explicitly: authshim must never be an open proxy by "
                               "accident (e.g. \"access\": {\"clients\": [\"10.0.0.0/8\"]})");
-        seen.emplace_back(address, std::move(bytes));
-        seen_index.push_back(i);
-        out.push_back(std::move(address));
+        out.push_back(address);
+        seen.emplace_back(std::move(*item), at);
     }
 }
 
-void load_admin(context& ctx, const json& value, const std::string& pointer) {
-    if (!expect_object(ctx, value, pointer, "an object such as {\"listen\": null}")) return;
-    check_keys(ctx, value, pointer, {"listen", "token"});
-    if (auto it = value.find("listen"); it == value.end()) {
-        not_supported(ctx, pointer, "admin",
-                      "without \"listen\": null it would listen on 127.0.0.1:3129; write "
-                      "\"admin\": {\"listen\": null} or remove \"admin\"");
-    } else if (it->is_string()) {
-        not_supported(ctx, child(pointer, "listen"), "admin.listen",
-                      "only null, no admin endpoint, is accepted");
-    } else if (!it->is_null()) {
-        ctx.error(child(pointer, "listen"), "expected \"host:port\" or null, got " + describe(*it));
+/// "at /listen/1", or for the default listen address (no pointer) where it comes from.
+std::string listen_place(const std::string& at) {
+    return at.empty() ? std::string("the default of \"listen\"") : "at " + at;
+}
+
+/// `admin`: where the admin endpoint listens (default 127.0.0.1:3129, null: nowhere) and the
+/// token it requires. Needs the `listen` addresses, which it must not take.
+void load_admin(context& ctx, const json* value, const std::string& pointer,
+                const std::vector<std::pair<listen_address, std::string>>& listen,
+                admin_settings& out) {
+    const bool object =
+        value && expect_object(ctx, *value, pointer,
+                               "an object such as {\"listen\": \"127.0.0.1:3129\"} or "
+                               "{\"listen\": null}");
+    if (value && !object) return; // reported; the default would only add confusing errors
+    if (object) check_keys(ctx, *value, pointer, {"listen", "token"});
+
+    auto find_key = [&](std::string_view key) -> const json* {
+        if (!object) return nullptr;
+        auto it = value->find(key);
+        return it == value->end() ? nullptr : &*it;
+    };
+
+    // The token first: whether one is given decides which listen addresses pass.
+    const std::string token_at = child(pointer, "token");
+    const json* token = find_key("token");
+    const bool token_given = token && !token->is_null();
+    if (token_given)
+        // A bare string may be the token itself: load_secret_ref describes it by type only.
+        if (auto source = load_secret_ref(ctx, *token, token_at, "token"))
+            out.token_source = std::move(*source);
+
+    const std::string listen_at = child(pointer, "listen");
+    const json* listen_value = find_key("listen");
+    std::optional<listen_address> address;
+    if (!listen_value) {
+        out.listen = admin_settings{}.listen; // the default, 127.0.0.1:3129
+        address = listen_address{*out.listen, parse_ip(out.listen->host)};
+    } else if (listen_value->is_null()) {
+        out.listen.reset();
+        if (token_given)
+            ctx.warning(token_at, "\"admin.token\" is set but \"admin.listen\" is null: there is "
+                                  "no admin endpoint, so the token is not used");
+        return;
+    } else {
+        address = get_listen_address(ctx, *listen_value, listen_at, admin_listen_example,
+                                     "admin addresses");
+        if (!address) return;
+        out.listen = address->address;
     }
-    if (auto it = value.find("token"); it != value.end()) {
-        if (it->is_object())
-            not_supported(ctx, child(pointer, "token"), "admin.token");
-        else
-            ctx.error(child(pointer, "token"),
-                      "expected a secret source such as {\"env\": \"VAR\"}, got " +
-                          describe_type(*it)); // it may be the token itself
+
+    if (listen_value && !is_loopback(address->bytes) && !token_given)
+        ctx.error(listen_at,
+                  "admin address \"" + address->address.to_string() +
+                      "\" is not a loopback address, so \"admin.token\" is required: the admin "
+                      "endpoint can reload the configuration and shows traffic counters; give a "
+                      "token (e.g. \"token\": {\"env\": \"AUTHSHIM_ADMIN_TOKEN\"}) or listen on "
+                      "a loopback address such as \"127.0.0.1:3129\"");
+
+    for (const auto& [other, other_at] : listen) {
+        const clash kind = find_clash(*address, other);
+        if (kind == clash::none) continue;
+        const std::string shown = "\"" + address->address.to_string() + "\"";
+        if (!listen_value) {
+            // The default was not written: say so where the clashing address was written.
+            ctx.error(other_at, "listen address \"" + other.address.to_string() + "\" " +
+                                    (kind == clash::same ? "is also" : "overlaps") +
+                                    " the admin endpoint's default address " + shown +
+                                    "; choose another port, or move the admin endpoint with "
+                                    "\"admin\": {\"listen\": \"127.0.0.1:<port>\"} (or "
+                                    "{\"listen\": null} for none)");
+        } else if (kind == clash::same) {
+            ctx.error(listen_at, "admin address " + shown + " is also a listen address (" +
+                                     listen_place(other_at) +
+                                     "): the proxy and the admin endpoint need their own ports");
+        } else {
+            ctx.error(listen_at, "admin address " + shown + " overlaps listen address \"" +
+                                     other.address.to_string() + "\" (" + listen_place(other_at) +
+                                     "; a wildcard address covers every address of its family "
+                                     "on that port): the proxy and the admin endpoint need "
+                                     "their own ports");
+        }
+        break;
     }
 }
 
@@ -320,7 +415,8 @@ void validate_document(context& ctx, const json& document, config& out) {
 
     // `access` first: whether `access.clients` was given decides which listen addresses pass.
     load_access(ctx, find("access"), "/access", out.access);
-    load_listen(ctx, find("listen"), "/listen", out.access, out.listen);
+    std::vector<std::pair<listen_address, std::string>> listening;
+    load_listen(ctx, find("listen"), "/listen", out.access, out.listen, listening);
     // The upstreams name credentials: the names are known before either is validated, so that
     // a reference to an entry with its own errors is not reported twice.
     const json* credentials = find("credentials");
@@ -352,7 +448,7 @@ void validate_document(context& ctx, const json& document, config& out) {
                             " are not used by any upstream (name them in an upstream's "
                             "\"credentials\", or remove the entry)");
 
-    if (const json* admin = find("admin")) load_admin(ctx, *admin, "/admin");
+    load_admin(ctx, find("admin"), "/admin", listening, out.admin);
 }
 
 } // namespace authshim::config::detail

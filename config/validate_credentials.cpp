@@ -46,22 +46,27 @@ std::optional<secret_ref> load_env(context& ctx, const json& value, const std::s
     return env_secret{name};
 }
 
-std::optional<secret_ref> load_plain(context& ctx, const json& value, const std::string& at) {
+std::optional<secret_ref> load_plain(context& ctx, const json& value, const std::string& at,
+                                     std::string_view noun) {
+    const std::string expected = "expected the " + std::string(noun) + " as a string, got ";
     if (!value.is_string()) {
-        ctx.error(at, "expected the password as a string, got " + describe_type(value));
+        ctx.error(at, expected + describe_type(value));
         return std::nullopt;
     }
     const auto& text = value.get_ref<const std::string&>();
     if (text.empty()) {
-        ctx.error(at, "expected the password as a string, got an empty string");
+        ctx.error(at, expected + "an empty string");
         return std::nullopt;
     }
-    std::string what = "the password is written in plain text in the configuration file; prefer " +
+    std::string what = "the " + std::string(noun) +
+                       " is written in plain text in the configuration file; prefer " +
                        std::string(secret_example) +
                        " (on Windows also {\"dpapi\": ...} or {\"credman\": \"target\"})";
     if (text == "********")
         what += ". It is also the mask that the effective-configuration display shows in place "
-                "of a password, not a real password: copy the original \"password\" instead";
+                "of a " +
+                std::string(noun) + ", not a real " + std::string(noun) + ": copy the original \"" +
+                std::string(noun) + "\" instead";
     ctx.warning(at, std::move(what));
     return plain_secret{secret_string(text)};
 }
@@ -148,7 +153,7 @@ void load_credential(context& ctx, const std::string& name, const json& value,
                                "as " +
                                    std::string(secret_example) + ")");
         ok = false;
-    } else if (auto source = load_secret_ref(ctx, *password, password_at)) {
+    } else if (auto source = load_secret_ref(ctx, *password, password_at, "password")) {
         entry.password_source = std::move(*source);
     } else {
         ok = false;
@@ -203,15 +208,16 @@ std::optional<std::vector<std::uint8_t>> decode_base64(std::string_view text) {
 }
 
 std::optional<secret_ref> load_secret_ref(context& ctx, const json& value,
-                                          const std::string& pointer) {
+                                          const std::string& pointer, std::string_view noun) {
     static constexpr std::array<std::string_view, 5> kinds{"env", "file", "plain", "dpapi",
                                                            "credman"};
     if (!value.is_object()) {
         std::string what = "expected a secret source such as " + std::string(secret_example) +
                            ", got " + describe_type(value);
         if (value.is_string())
-            what += " (to keep the password in this file write {\"plain\": \"...\"}; better, "
-                    "keep it out of the file with env or file)";
+            what += " (to keep the " + std::string(noun) +
+                    " in this file write {\"plain\": \"...\"}; better, keep it out of the file "
+                    "with env or file)";
         ctx.error(pointer, std::move(what));
         return std::nullopt;
     }
@@ -244,7 +250,7 @@ std::optional<secret_ref> load_secret_ref(context& ctx, const json& value,
         if (!path) return std::nullopt;
         return file_secret{std::move(*path)};
     }
-    if (kind == kinds[2]) return load_plain(ctx, item.value(), at);
+    if (kind == kinds[2]) return load_plain(ctx, item.value(), at, noun);
     if (kind == kinds[3]) return load_dpapi(ctx, item.value(), at);
     return load_credman(ctx, item.value(), at);
 }

@@ -84,6 +84,85 @@ void load_connect_ports(context& ctx, const json& value, const std::string& poin
     }
 }
 
+void load_access_log(context& ctx, const json& value, const std::string& pointer,
+                     const std::optional<std::filesystem::path>& log_file,
+                     std::optional<access_log_settings>& out) {
+    const std::string path_expected = "expected a file path such as \"logs/access.jsonl\"";
+    if (value.is_boolean() && !value.get<bool>()) {
+        out.reset();
+        return;
+    }
+    access_log_settings settings;
+    std::string file_at = pointer;
+    if (value.is_string()) {
+        auto path = get_path(ctx, value, pointer, path_expected + " (or false for no access log)");
+        if (!path) return;
+        settings.file = std::move(*path);
+    } else if (value.is_object()) {
+        check_keys(ctx, value, pointer, {"file", "query", "max_bytes", "max_files"});
+        bool ok = true;
+        file_at = child(pointer, "file");
+        if (const json* file = find(value, "file"); !file) {
+            ctx.error(file_at, "missing required key \"file\" (" + path_expected + ")");
+            ok = false;
+        } else if (auto path = get_path(ctx, *file, file_at, path_expected)) {
+            settings.file = std::move(*path);
+        } else {
+            ok = false;
+        }
+        if (const json* query = find(value, "query")) {
+            const bool is_text = query->is_string();
+            const std::string text = is_text ? query->get<std::string>() : std::string();
+            if (is_text && text == "redact") {
+                settings.redact_query = true;
+            } else if (is_text && text == "keep") {
+                settings.redact_query = false;
+            } else {
+                std::string what = "expected \"redact\" (log the path with \"?...\" in place of "
+                                   "its query, which may carry tokens) or \"keep\", got " +
+                                   describe(*query);
+                if (is_text)
+                    if (auto near = suggest(text, {"redact", "keep"}); !near.empty())
+                        what += " (did you mean \"" + near + "\"?)";
+                ctx.error(child(pointer, "query"), std::move(what));
+                ok = false;
+            }
+        }
+        if (const json* item = find(value, "max_bytes")) {
+            if (auto number =
+                    get_integer(ctx, *item, child(pointer, "max_bytes"), 65'536, 1'099'511'627'776))
+                settings.max_bytes = *number;
+            else
+                ok = false;
+        }
+        if (const json* item = find(value, "max_files")) {
+            if (auto number = get_integer(ctx, *item, child(pointer, "max_files"), 1, 100))
+                settings.max_files = static_cast<unsigned>(*number);
+            else
+                ok = false;
+        }
+        if (!ok) return;
+    } else {
+        ctx.error(
+            pointer,
+            "expected false (no access log), a file path such as \"logs/access.jsonl\" or "
+            "an object such as {\"file\": \"logs/access.jsonl\", \"query\": \"redact\"}, "
+            "got " +
+                describe(value) +
+                (value.is_boolean() ? " (there is no default access log file: name one)" : ""));
+        return;
+    }
+
+    if (log_file && *log_file == settings.file) {
+        ctx.error(file_at, "the access log \"" + utf8_string(settings.file) +
+                               "\" is the same file as \"log.file\": two writers on one file "
+                               "would mix their lines and rotate it under each other; give the "
+                               "access log its own file such as \"logs/access.jsonl\"");
+        return;
+    }
+    out = std::move(settings);
+}
+
 } // namespace
 
 std::optional<std::chrono::milliseconds>
@@ -246,13 +325,8 @@ void load_log(context& ctx, const json* value, const std::string& pointer, loggi
                                  "\"file\" to log to stderr)"))
             out.file = std::move(*path);
 
-    if (const json* item = find(*value, "access")) {
-        if (item->is_string())
-            not_supported(ctx, child(pointer, "access"), "log.access", "only false is accepted");
-        else if (!(item->is_boolean() && !item->get<bool>()))
-            ctx.error(child(pointer, "access"),
-                      "expected false or a file path, got " + describe(*item));
-    }
+    if (const json* item = find(*value, "access"))
+        load_access_log(ctx, *item, child(pointer, "access"), out.file, out.access);
     if (const json* item = find(*value, "event_log")) {
         if (!item->is_boolean())
             ctx.error(child(pointer, "event_log"),

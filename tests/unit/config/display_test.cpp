@@ -48,6 +48,16 @@ void check_same(const cfg::config& a, const cfg::config& b) {
     CHECK(a.lockout.retry_after == b.lockout.retry_after);
     CHECK(a.log.level == b.log.level);
     CHECK(a.log.file == b.log.file);
+    CHECK(a.log.access == b.log.access);
+    CHECK(a.log.event_log == b.log.event_log);
+    CHECK(a.admin.listen == b.admin.listen);
+    REQUIRE(a.admin.token_source.has_value() == b.admin.token_source.has_value());
+    if (a.admin.token_source) {
+        // A plain token is shown masked, so only its kind survives the round trip.
+        CHECK(a.admin.token_source->index() == b.admin.token_source->index());
+        if (!std::holds_alternative<cfg::plain_secret>(*a.admin.token_source))
+            CHECK(*a.admin.token_source == *b.admin.token_source);
+    }
 }
 
 /// The config directory of `load_ok`: /etc/authshim, on Windows C:\etc\authshim.
@@ -114,7 +124,8 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
     "event_log": true
   },
   "admin": {
-    "listen": null
+    "listen": "127.0.0.1:3129",
+    "token": null
   }
 })");
 }
@@ -180,6 +191,18 @@ TEST_CASE("to_display_json output loads again to an equal config", "[display]") 
             "lockout": {"max_rejections": 100, "retry_after": "90s"}})",
         R"({"upstreams": [{"address": "https://p:1", "ca_file": null, "credentials": null}],
             "lockout": {"retry_after": null}})",
+        R"({"upstreams": [{"address": "p:1"}],
+            "log": {"file": "logs/a.log", "access": "logs/access.jsonl"},
+            "admin": {"listen": "[::1]:0", "token": {"env": "AUTHSHIM_ADMIN_TOKEN"}}})",
+        R"({"upstreams": [{"address": "p:1"}], "listen": ["0.0.0.0:3128"],
+            "access": {"clients": ["10.0.0.0/8"]},
+            "log": {"access": {"file": "/var/log/a.jsonl", "query": "keep",
+                               "max_bytes": 1099511627776, "max_files": 100}},
+            "admin": {"listen": "0.0.0.0:3129", "token": {"plain": "t0ken"}}})",
+        R"({"upstreams": [{"address": "p:1"}],
+            "admin": {"listen": "192.0.2.1:9", "token": {"file": "admin.token"}}})",
+        R"({"upstreams": [{"address": "p:1"}],
+            "admin": {"listen": null, "token": {"credman": "authshim/admin"}}})",
     };
     for (const char* text : texts) {
         const auto first = load_ok(text);
@@ -199,4 +222,60 @@ TEST_CASE("to_display_json of an https upstream keeps the scheme and shows ca_fi
     CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("ca_file": null)"));
     c.upstreams[0].ca_file = "/etc/authshim/ca.pem";
     CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("ca_file": "/etc/authshim/ca.pem")"));
+}
+
+TEST_CASE("to_display_json shows log.access with every default", "[display][log]") {
+    const auto c = load_ok(R"({"upstreams": [{"address": "p:1"}],
+        "log": {"file": "logs/authshim.log", "access": "logs/access.jsonl"}})");
+    const std::string text = cfg::to_display_json(c);
+    INFO(text);
+    const auto access = paths::absolute("/etc/authshim/logs/access.jsonl");
+    CHECK_THAT(text, Catch::Contains(R"("access": {
+      "file": )" + paths::json_string(access) +
+                                     R"(,
+      "query": "redact",
+      "max_bytes": 10485760,
+      "max_files": 5
+    },
+    "event_log": true)"));
+
+    const auto keep = load_ok(R"({"upstreams": [{"address": "p:1"}],
+        "log": {"access": {"file": "a.jsonl", "query": "keep", "max_bytes": 65536,
+                           "max_files": 100}}})");
+    const std::string kept = cfg::to_display_json(keep);
+    CHECK_THAT(kept, Catch::Contains(R"("query": "keep")"));
+    CHECK_THAT(kept, Catch::Contains(R"("max_bytes": 65536)"));
+    CHECK_THAT(kept, Catch::Contains(R"("max_files": 100)"));
+}
+
+TEST_CASE("to_display_json shows the admin endpoint, its token masked", "[display][admin]") {
+    cfg::config c;
+    c.admin.listen.reset();
+    CHECK_THAT(cfg::to_display_json(c),
+               Catch::Contains("\"admin\": {\n    \"listen\": null,\n    \"token\": null\n  }"));
+
+    c.admin.listen = cfg::endpoint{"::1", 0};
+    CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("listen": "[::1]:0")"));
+
+    // The resolved token is never shown, whatever its source.
+    c.admin.token = cfg::secret_string("Resolved-Canary-Token-5d1e");
+    const std::pair<cfg::secret_ref, std::string> sources[] = {
+        {cfg::plain_secret{cfg::secret_string("Plain-Canary-Token-77aa")},
+         R"("token": {
+      "plain": "********"
+    })"},
+        {cfg::env_secret{"AUTHSHIM_ADMIN_TOKEN"}, R"("env": "AUTHSHIM_ADMIN_TOKEN")"},
+        {cfg::file_secret{paths::absolute("/etc/authshim/admin.token")},
+         R"("file": )" + paths::json_string(paths::absolute("/etc/authshim/admin.token"))},
+        {cfg::dpapi_secret{{1, 2, 3, 4, 5}}, R"("dpapi": "<5 bytes>")"},
+        {cfg::credman_secret{"authshim/admin"}, R"("credman": "authshim/admin")"},
+    };
+    for (const auto& [source, shown] : sources) {
+        c.admin.token_source = source;
+        const std::string text = cfg::to_display_json(c);
+        INFO(text);
+        CHECK_THAT(text, Catch::Contains(shown));
+        CHECK_THAT(text, !Catch::Contains("Canary"));
+        CHECK_THAT(text, !Catch::Contains("AQIDBAU")); // the blob's base64
+    }
 }

@@ -28,6 +28,12 @@ std::string upstream_using_m(const std::string& rest) {
            rest + "}";
 }
 
+/// An admin endpoint on a non-loopback address (which needs a token) with `source` as the token.
+std::string with_token(const std::string& source) {
+    return R"({"upstreams": [{"address": "p:1"}], "listen": ["127.0.0.1:3128"], "admin": {"listen": "0.0.0.0:3129", "token": )" +
+           source + "}}";
+}
+
 std::string with_password(const std::string& source) {
     return upstream_using_m(R"("credentials": {"m": {"username": "u", "password": )" + source +
                             "}}");
@@ -91,12 +97,20 @@ TEST_CASE("a password never appears in a load error", "[canary]") {
             upstream_using_m(R"("credentials": {"m": {"username": "u", "password": {"plain": ")" +
                              c + R"("}}}, "colour": "blue", "lockout": {"max_rejections": 0})"),
             R"({"upstreams": [{"address": "http://svc:)" + c + R"(@proxy:8080"}]})",
-            R"({"upstreams": [{"address": "p:1"}], "admin": {"listen": null, "token": ")" + c +
-                R"("}})",
-            R"({"upstreams": [{"address": "p:1"}], "admin": {"listen": null, "token": {"plain": ")" +
-                c + R"("}}})",
-            R"({"upstreams": [{"address": "p:1"}], "admin": {"listen": null, "token": )" +
-                number_canary + "}}",
+            with_token('"' + c + '"'),
+            with_token(number_canary),
+            with_token(R"([")" + c + R"("])"),
+            with_token(R"({"plain": ")" + c + R"(", "env": "X"})"),
+            with_token(R"({"plian": ")" + c + R"("})"),
+            with_token(R"({"plain": [")" + c + R"("]})"),
+            with_token(R"({"plain": )" + number_canary + "}"),
+            with_token(R"({"dpapi": ")" + c + R"("})"),
+            with_token(R"({"plain": ")" + c + R"(\q"})"), // a syntax error inside it
+            with_token(R"({"plain": ")" + c + R"("}, "token": {"plain": ")" + c + R"("})"),
+            // A valid plain token beside other errors: the default admin address taken by
+            // `listen`, and an unknown key holding the token.
+            R"({"upstreams": [{"address": "p:1"}], "listen": ["127.0.0.1:3129"], "admin": {"token": {"plain": ")" +
+                c + R"("}, "tokn": ")" + c + R"("}})",
         },
         true);
 }
@@ -108,6 +122,9 @@ TEST_CASE("a password never appears in warnings or the display", "[canary]") {
             with_password(R"({"plain": ")" + canary + R"(\u0001"})"),
             R"({"upstreams": [{"address": "p:1"}], "credentials": {"m": {"username": "u", "password": {"plain": ")" +
                 canary + R"("}}}})", // unused: a warning names the entry only
+            with_token(R"({"plain": ")" + canary + R"("})"),
+            R"({"upstreams": [{"address": "p:1"}], "admin": {"listen": null, "token": {"plain": ")" +
+                canary + R"("}}})", // unused: a warning says so
         },
         false);
 }
@@ -135,11 +152,13 @@ TEST_CASE("a password never appears in a resolution error", "[canary]") {
             "dpapi": {"username": "u", "password": {"dpapi": "AQID"}},
             "credman": {"username": "u", "password": {"credman": "t"}},
             "env": {"username": "u", "password": {"env": "AUTHSHIM_CANARY_SURELY_UNSET"}}
-        }})";
+        },
+        "admin": {"token": {"file": "shared"}}})";
     auto loaded = cfg::load_file(dir / "config.json");
     REQUIRE(loaded.value);
     const auto errors = cfg::resolve_credentials(*loaded.value, cfg::default_secret_resolver{});
-    CHECK(errors.size() == (cfg::secret_file_permissions_checked ? 4u : 3u));
+    // The password file and the token file are refused where permission bits are checked.
+    CHECK(errors.size() == (cfg::secret_file_permissions_checked ? 5u : 3u));
     std::string said;
     for (const auto& d : errors)
         said += d.to_string() + '\n';

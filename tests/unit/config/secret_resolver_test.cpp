@@ -39,6 +39,8 @@ public:
         last_target = target;
         if (target == "missing")
             return cfg::secret_result::failure("no Credential Manager entry \"missing\"");
+        if (target == "empty") return cfg::secret_result::success(cfg::secret_string(""));
+        if (target == "silent") return cfg::secret_result::failure("");
         return cfg::secret_result::success(cfg::secret_string("from-credman"));
     }
     std::optional<cfg::secret_string> read_environment(const std::string& name) const override {
@@ -310,4 +312,112 @@ TEST_CASE("resolve_credentials with the default resolver on this platform",
     CHECK_THAT(errors[0].what, Catch::Contains("only available on Windows"));
     CHECK(errors[1].where == "(config): /credentials/m/password");
     CHECK_THAT(errors[1].what, Catch::Contains("only be decrypted on Windows"));
+}
+
+namespace {
+
+/// Loads `admin` (a JSON object) beside a valid upstream, from `dir` when given.
+cfg::config load_with_admin(const std::string& admin, const fs::path& base = "/etc/authshim") {
+    auto loaded = cfg::load_string(
+        R"({"upstreams": [{"address": "proxy:8080"}], "admin": )" + admin + "}", "", base);
+    std::string all;
+    for (const auto& d : loaded.errors)
+        all += d.to_string() + '\n';
+    INFO(admin << "\nerrors:\n" << all);
+    REQUIRE(loaded.value);
+    CHECK(loaded.value->admin.token.empty()); // loading reads no secret
+    return std::move(*loaded.value);
+}
+
+} // namespace
+
+TEST_CASE("resolve_credentials resolves the admin token from every source", "[secret][admin]") {
+    temp_dir dir;
+    dir.write("token", "from-file\n");
+    fake_resolver resolver;
+    resolver.environment["TOKEN"] = "from-env";
+    const std::pair<std::string, std::string> cases[] = {
+        {R"({"token": {"env": "TOKEN"}})", "from-env"},
+        {R"({"token": {"file": "token"}})", "from-file"},
+        {R"({"token": {"plain": "from-plain"}})", "from-plain"},
+        {R"({"token": {"dpapi": "AQID"}})", "from-dpapi"},
+        {R"({"token": {"credman": "authshim/admin"}})", "from-credman"},
+        {R"({"listen": "0.0.0.0:3129", "token": {"env": "TOKEN"}})", "from-env"},
+    };
+    for (const auto& [admin, expected] : cases) {
+        INFO(admin);
+        cfg::config c = load_with_admin(admin, dir.path());
+        const auto errors = cfg::resolve_credentials(c, resolver);
+        CHECK(errors.empty());
+        CHECK(c.admin.token.expose() == expected);
+    }
+}
+
+TEST_CASE("resolve_credentials: admin token errors are at /admin/token", "[secret][admin]") {
+    fake_resolver resolver;
+    const std::pair<std::string, std::string> cases[] = {
+        {R"({"token": {"env": "UNSET"}})", R"(environment variable "UNSET" is not set)"},
+        {R"({"token": {"credman": "missing"}})", R"(no Credential Manager entry "missing")"},
+        {R"({"token": {"credman": "empty"}})", "the admin token is empty"},
+        {R"({"token": {"credman": "silent"}})", "the admin token could not be resolved"},
+        {R"({"token": {"file": "/nonexistent/authshim-admin-token"}})", "it does not exist"},
+    };
+    for (const auto& [admin, expected] : cases) {
+        INFO(admin);
+        cfg::config c = load_with_admin(admin);
+        c.admin.token = cfg::secret_string("stale"); // a failure leaves the token empty
+        const auto errors = cfg::resolve_credentials(c, resolver);
+        REQUIRE(errors.size() == 1);
+        CHECK(errors[0].where == "(config): /admin/token");
+        CHECK_THAT(errors[0].what, Catch::Contains(expected));
+        CHECK(c.admin.token.empty());
+    }
+    resolver.environment["EMPTY"] = "";
+    cfg::config c = load_with_admin(R"({"token": {"env": "EMPTY"}})");
+    const auto errors = cfg::resolve_credentials(c, resolver);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].what == R"(environment variable "EMPTY" is empty)");
+}
+
+TEST_CASE("resolve_credentials: a shared token file is refused like a password file",
+          "[secret][admin][file]") {
+    if (!cfg::secret_file_permissions_checked) {
+        WARN("this platform does not check permission bits");
+        return;
+    }
+    temp_dir dir;
+    const fs::path file = dir.write("token", canary + "\n", mode_0600 | fs::perms::group_read);
+    std::ofstream(dir.path() / "authshim.json") << R"({
+        "upstreams": [{"address": "proxy:8080"}],
+        "admin": {"listen": "127.0.0.1:0", "token": {"file": "token"}}})";
+    auto loaded = cfg::load_file(dir.path() / "authshim.json");
+    REQUIRE(loaded.value);
+    const auto errors = cfg::resolve_credentials(*loaded.value, fake_resolver{});
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].where == paths::utf8(dir.path() / "authshim.json") + ": /admin/token");
+    CHECK_THAT(errors[0].what, Catch::Contains("has mode 0640"));
+    CHECK_THAT(errors[0].what, Catch::Contains("chmod 600 \"" + paths::utf8(file) + "\""));
+    CHECK_THAT(errors[0].what, !Catch::Contains(canary));
+    CHECK(loaded.value->admin.token.empty());
+}
+
+TEST_CASE("resolve_credentials: no token source leaves no token", "[secret][admin]") {
+    cfg::config c = load_with_admin(R"({"listen": "127.0.0.1:3129"})");
+    c.admin.token = cfg::secret_string("left over");
+    CHECK(cfg::resolve_credentials(c, fake_resolver{}).empty());
+    CHECK(c.admin.token.empty());
+}
+
+TEST_CASE("resolve_credentials reports the token after the passwords", "[secret][admin]") {
+    auto loaded = cfg::load_string(R"({
+            "upstreams": [{"address": "proxy:8080", "credentials": "m"}],
+            "credentials": {"m": {"username": "u", "password": {"env": "NO_PW"}}},
+            "admin": {"token": {"env": "NO_TOKEN"}}})",
+                                   "", "/etc/authshim");
+    REQUIRE(loaded.value);
+    const auto errors = cfg::resolve_credentials(*loaded.value, fake_resolver{});
+    REQUIRE(errors.size() == 2);
+    CHECK(errors[0].where == "(config): /credentials/m/password");
+    CHECK(errors[1].where == "(config): /admin/token");
+    CHECK_THAT(errors[1].what, Catch::Contains("\"NO_TOKEN\""));
 }
