@@ -2,6 +2,7 @@
 
 #include "proxycore/session_detail.hpp"
 
+#include "proxycore/access_log.hpp"
 #include "proxycore/errors.hpp"
 #include "proxycore/format.hpp"
 #include "proxycore/relay.hpp"
@@ -24,6 +25,17 @@ namespace authshim::proxycore {
 using namespace session_detail;
 using namespace asio::experimental::awaitable_operators;
 
+namespace {
+
+/// What a spare connection's coroutine keeps alive, released in this order: the pool first
+/// (its connections count in the state's gauges), then the state.
+struct spare_owners {
+    std::shared_ptr<server_state> state;
+    std::shared_ptr<upstream_pool> pool;
+};
+
+} // namespace
+
 client_session::client_session(tcp::socket socket, std::shared_ptr<server_state> state)
     : client_(std::move(socket)), state_(std::move(state)) {}
 
@@ -41,17 +53,40 @@ void client_session::force_close() {
 }
 
 std::string client_session::describe_upstream() const {
-    const auto& up = state_->pool.upstream();
+    const auto& up = rt_->pool->upstream();
     return "\"" + up.name + "\" (" + up.address.to_string() + ")";
 }
 
 void client_session::log_access(const exchange& x) const {
-    state_->stats.count_status(x.status);
+    const auto now = clock::now();
+    const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        x.established.value_or(now) - x.start);
+    auto& stats = state_->stats;
+    stats.count_response(x.status, duration);
+    bump(stats.bytes_to_client, x.bytes_to_client);
+    bump(stats.bytes_from_client, x.bytes_from_client);
+    if (const auto& log = rt_->requests_log) {
+        access_record r;
+        r.time = std::chrono::system_clock::now() -
+                 std::chrono::duration_cast<std::chrono::system_clock::duration>(now - x.start);
+        r.client = peer_;
+        r.method = x.method;
+        r.host = x.host;
+        r.target = x.request_target;
+        r.status = x.status;
+        r.bytes_in = x.bytes_from_client;
+        r.bytes_out = x.bytes_to_client;
+        r.duration = std::chrono::duration_cast<std::chrono::microseconds>(now - x.start);
+        if (x.upstream_used) r.upstream = rt_->cfg.upstreams.at(0).name;
+        if (x.scheme) r.scheme = x.scheme;
+        r.challenges = x.challenges;
+        r.error = x.error;
+        log->write(r);
+    }
     // One line per request at debug only: log.access (JSON lines) is the access log; at info
     // the log holds what an operator acts on, and a flushed line per request costs a write.
     if (!spdlog::should_log(spdlog::level::debug)) return;
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - x.start).count();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - x.start).count();
     spdlog::debug("access client={} method={} host={} status={} bytes={} ms={}", peer_, x.method,
                   x.host, x.status, x.bytes_to_client, ms);
 }
@@ -61,7 +96,8 @@ asio::awaitable<void> client_session::send_text(exchange& x, http::status status
     auto res = make_text_response(status, text, x.client_version, keep_alive);
     x.status = static_cast<unsigned>(status);
     x.bytes_to_client += res.body().size();
-    client_.expires_after(state_->cfg.timeouts.client_header);
+    if (x.status >= 400) x.error = text;
+    client_.expires_after(rt_->cfg.timeouts.client_header);
     co_await http::async_write(client_, res, use_tuple);
     client_.expires_never();
 }
@@ -82,14 +118,14 @@ asio::awaitable<void> client_session::close_gracefully() {
 
 asio::awaitable<void> client_session::run() {
     auto self = shared_from_this();
-    const auto& cfg = state_->cfg;
+    rt_ = state_->current;
     error_code ec;
     const auto remote = client_.socket().remote_endpoint(ec);
     if (ec) co_return;
     peer_ = format_endpoint(remote);
     client_.socket().set_option(tcp::no_delay(true), ec);
 
-    if (!state_->access.client_allowed(remote.address())) {
+    if (!rt_->access.client_allowed(remote.address())) {
         bump(state_->stats.denied_client);
         spdlog::warn("denied client {}: its address is not in access.clients", peer_);
         exchange x;
@@ -101,12 +137,13 @@ asio::awaitable<void> client_session::run() {
     }
 
     for (;;) {
+        rt_ = state_->current; // a reload applies from the next request on
         request_parser parser;
-        parser.header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
+        parser.header_limit(static_cast<std::uint32_t>(rt_->cfg.limits.max_header_bytes));
         parser.body_limit(boost::none);
         idle_ = true;
         if (state_->stopping) break;
-        client_.expires_after(cfg.timeouts.client_header);
+        client_.expires_after(rt_->cfg.timeouts.client_header);
         auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
         idle_ = false;
         client_.expires_never();
@@ -133,7 +170,7 @@ asio::awaitable<void> client_session::reject_unreadable(const error_code& ec) {
         if (buffer_.size() == 0) co_return; // an idle keep-alive connection: close quietly
         status = http::status::request_timeout;
         reason = "the request head did not arrive within timeouts.client_header (" +
-                 format_duration(state_->cfg.timeouts.client_header) + ")";
+                 format_duration(rt_->cfg.timeouts.client_header) + ")";
     } else if (ec == http::error::header_limit) {
         const auto data = beast::buffers_to_string(buffer_.data());
         if (data.find('\n') == std::string::npos) {
@@ -156,6 +193,7 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
     auto& req = parser.get();
     bump(state_->stats.requests);
     x.method = std::string(req.method_string());
+    if (rt_->requests_log) x.request_target = std::string(req.target());
     x.client_version = req.version();
     x.client_keep_alive = req.keep_alive();
 
@@ -172,7 +210,7 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
     // A refused request's body is not read, so the connection can only stay open without one.
     const bool keep_after_refusal = x.client_keep_alive && !has_body;
 
-    if (via_has_authshim(req) || state_->access.targets_self(x.target.host, x.target.port)) {
+    if (via_has_authshim(req) || rt_->access.targets_self(x.target.host, x.target.port)) {
         bump(state_->stats.denied_loop);
         spdlog::warn("refused {} {} from {}: it would loop back into authshim", x.method, x.host,
                      peer_);
@@ -180,8 +218,7 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
                            "refused: the request is aimed at authshim itself", keep_after_refusal);
         co_return keep_after_refusal;
     }
-    if (req.method() == http::verb::connect &&
-        !state_->access.connect_port_allowed(x.target.port)) {
+    if (req.method() == http::verb::connect && !rt_->access.connect_port_allowed(x.target.port)) {
         bump(state_->stats.denied_port);
         spdlog::warn("refused CONNECT {} from {}: port {} is not in access.connect_ports", x.host,
                      peer_, x.target.port);
@@ -196,7 +233,7 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
 asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr conn,
                                                      response_parser& rp, bool body_sent) {
     auto& res = rp.get();
-    const auto& timeouts = state_->cfg.timeouts;
+    const auto& timeouts = rt_->cfg.timeouts;
     const bool upstream_keep = res.keep_alive();
     x.status = res.result_int();
     prepare_client_response(res, res.version());
@@ -220,7 +257,6 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     auto out = co_await relay_message(rp, conn->stream, conn->buffer, timeouts.upstream_response,
                                       head_, framing, client_, timeouts.client_header);
     x.bytes_to_client += out.bytes;
-    bump(state_->stats.bytes_to_client, out.bytes);
     if (out.failure != relay_failure::none) {
         // Part of the response has reached the client already: the only honest signal left is
         // to close the connection, so the client cannot take a truncated body for a whole one.
@@ -231,11 +267,11 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     }
     if (upstream_keep && body_sent && out.complete) {
         ++conn->exchanges;
-        state_->pool.release(std::move(conn));
-    } else if (state_->auth) {
+        rt_->pool->release(std::move(conn));
+    } else if (rt_->auth) {
         // The upstream closes this connection (e.g. Apache after 100 requests): its Digest
         // nonce, whose last use has been answered, serves the next connection.
-        state_->auth->release_nonce(*conn);
+        rt_->auth->release_nonce(*conn);
     }
     co_return keep;
 }
@@ -250,7 +286,7 @@ asio::awaitable<bool> client_session::request_body_failed(exchange& x, const rel
     } else if (out.ec == beast::error::timeout) {
         status = http::status::request_timeout;
         text = "the request body stalled for timeouts.client_header (" +
-               format_duration(state_->cfg.timeouts.client_header) + ")";
+               format_duration(rt_->cfg.timeouts.client_header) + ")";
     } else if (out.ec.category() == make_error_code(http::error::bad_chunk).category()) {
         bump(state_->stats.bad_requests);
         status = http::status::bad_request;
@@ -272,7 +308,7 @@ asio::awaitable<relay_outcome> client_session::send_body_after_continue(exchange
                                                                         bool& continue_sent) {
     if (!continue_sent) co_await send_continue();
     continue_sent = true;
-    const auto& timeouts = state_->cfg.timeouts;
+    const auto& timeouts = rt_->cfg.timeouts;
     auto out =
         co_await relay_message(parser, client_, buffer_, timeouts.client_header, {},
                                request_framing(parser), conn.stream, timeouts.upstream_response);
@@ -282,7 +318,7 @@ asio::awaitable<relay_outcome> client_session::send_body_after_continue(exchange
 
 asio::awaitable<void> client_session::send_continue() {
     http::response<http::empty_body> interim{http::status::continue_, 11};
-    client_.expires_after(state_->cfg.timeouts.client_header);
+    client_.expires_after(rt_->cfg.timeouts.client_header);
     co_await http::async_write(client_, interim, use_tuple);
 }
 
@@ -290,21 +326,23 @@ asio::awaitable<void> client_session::forward_interim(http::response_header<>& h
     http::response<http::empty_body> interim{std::move(head)};
     prepare_client_response(interim, interim.version());
     interim.version(11);
-    client_.expires_after(state_->cfg.timeouts.client_header);
+    client_.expires_after(rt_->cfg.timeouts.client_header);
     co_await http::async_write(client_, interim, use_tuple);
 }
 
 asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
                                              http::response_header<>& head) {
-    const auto& timeouts = state_->cfg.timeouts;
+    const auto& timeouts = rt_->cfg.timeouts;
     bump(state_->stats.tunnels);
-    if (state_->auth) state_->auth->release_nonce(*conn);
-    if (!state_->stopping && state_->pool.claim_spare()) {
+    if (rt_->auth) rt_->auth->release_nonce(*conn);
+    if (!state_->stopping && rt_->pool->claim_spare()) {
         // The next CONNECT finds a connection ready. The state stays alive while the spare
         // connects; request_stop() cancels it.
         asio::co_spawn(
             client_.get_executor(),
-            [state = state_]() -> asio::awaitable<void> { co_await state->pool.open_spare(); },
+            [keep = spare_owners{state_, rt_->pool}]() -> asio::awaitable<void> {
+                co_await keep.pool->open_spare();
+            },
             [](std::exception_ptr e) {
                 if (e) spdlog::error("opening a spare upstream connection failed unexpectedly");
             });
@@ -334,12 +372,13 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
     }
     client_.expires_never();
     conn->stream.expires_never();
+    x.established = clock::now();
+    bump(state_->stats.tunnels_active);
     spdlog::debug("tunnel {} <-> {} open", peer_, x.host);
     const auto result = co_await splice(client_.socket(), conn->stream, timeouts.tunnel_idle);
     x.bytes_to_client += result.bytes_to_client;
     x.bytes_from_client += result.bytes_to_upstream;
-    bump(state_->stats.bytes_to_client, result.bytes_to_client);
-    bump(state_->stats.bytes_from_client, result.bytes_to_upstream);
+    drop(state_->stats.tunnels_active);
     if (result.idle_timeout)
         spdlog::info("tunnel {} <-> {} closed after timeouts.tunnel_idle ({}) without traffic",
                      peer_, x.host, format_duration(timeouts.tunnel_idle));

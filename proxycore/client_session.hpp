@@ -74,6 +74,10 @@ private:
     boost::beast::tcp_stream client_;
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<server_state> state_;
+    /// The configuration this connection's current exchange runs with: taken from
+    /// state_->current when the connection opens and before each request, so a reload applies
+    /// from the next request on and never changes an exchange in flight.
+    std::shared_ptr<const runtime> rt_;
     std::string peer_;
     std::string head_; // the head being written (upstream request, then client response)
     bool idle_ = false;

@@ -21,6 +21,8 @@ enum class event_id : std::uint16_t {
     start_failed = 4,         ///< error: started but could not listen (or other startup failure)
     credentials_rejected = 5, ///< warn/error: the upstream refused the stored credentials
     credentials_paused = 6,   ///< error: credentials paused (lockout protection)
+    config_reloaded = 7,      ///< info: a reload applied a new configuration
+    config_reload_failed = 8, ///< error: a reload was refused; the previous config stays
 };
 
 /// The event being logged by this thread right now (none outside a `log_event` call).

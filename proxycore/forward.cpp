@@ -28,7 +28,7 @@ constexpr int max_auth_rounds = 3;
 
 asio::awaitable<bool> client_session::report_upstream_failure(exchange& x, error_code ec,
                                                               bool connecting, bool keep) {
-    const auto& timeouts = state_->cfg.timeouts;
+    const auto& timeouts = rt_->cfg.timeouts;
     const bool timed_out = ec == proxy_errc::connect_timeout || ec == beast::error::timeout;
     if (timed_out) bump(state_->stats.upstream_timeouts);
     // Messages are built in named locals: GCC 12 double-destroys temporaries created inside a
@@ -46,6 +46,7 @@ asio::awaitable<bool> client_session::report_upstream_failure(exchange& x, error
                           : "failed before answering: " + ec.message();
     }
     spdlog::warn("{} {} from {}: {}", x.method, x.host, peer_, text);
+    state_->stats.upstream_failed(text);
     const auto status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
     co_await send_text(x, status, text, keep);
     co_return keep;
@@ -66,7 +67,7 @@ asio::awaitable<relay_outcome> client_session::read_body(exchange& x, request_pa
         out.resize(old + step);
         body.data = out.data() + old;
         body.size = step;
-        client_.expires_after(state_->cfg.timeouts.client_header);
+        client_.expires_after(rt_->cfg.timeouts.client_header);
         auto [ec, n] = co_await http::async_read(client_, buffer_, parser, use_tuple);
         out.resize(old + (step - body.size));
         if (ec == http::error::need_buffer) ec = {};
@@ -85,11 +86,12 @@ asio::awaitable<relay_outcome> client_session::read_body(exchange& x, request_pa
 
 asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parser, bool has_body) {
     auto& req = parser.get();
-    const auto& cfg = state_->cfg;
+    const auto& cfg = rt_->cfg;
     const auto& timeouts = cfg.timeouts;
     const auto method = req.method();
     const bool is_connect = method == http::verb::connect;
-    upstream_auth* const auth = state_->auth.get();
+    upstream_auth* const auth = rt_->auth.get();
+    x.upstream_used = true; // routed there: failures to reach it are the upstream's too
     bool expect_continue = has_body && x.client_version == 11 && req.count(http::field::expect) > 0;
     prepare_upstream_request(req, x.target, x.client_version);
     if (parser.chunked()) req.chunked(true); // re-framed: the client's chunking is hop-by-hop
@@ -138,7 +140,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
 
     for (;;) {
         if (!conn) {
-            auto [cec, fresh_conn] = co_await state_->pool.acquire(stale_retries > 0);
+            auto [cec, fresh_conn] = co_await rt_->pool->acquire(stale_retries > 0);
             if (cec) co_return co_await report_upstream_failure(x, cec, true, false);
             conn = std::move(fresh_conn);
             if (carried_digest && !conn->digest) conn->digest = std::move(carried_digest);
@@ -153,13 +155,13 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             if (buffered || !has_body) body_view = std::string_view(body_copy);
             plan = co_await auth->prepare(*conn, req.method_string(), digest_uri, body_view);
             if (plan.what == upstream_auth::plan::kind::paused) {
-                state_->pool.release(std::move(conn));
+                rt_->pool->release(std::move(conn));
                 const bool keep = x.client_keep_alive && body_sent;
                 co_await send_text(x, http::status::bad_gateway, plan.message, keep);
                 co_return keep;
             }
             if (!replayable && !plan.carries_credentials) {
-                state_->pool.release(std::move(conn));
+                rt_->pool->release(std::move(conn));
                 const std::string text =
                     "the request body is larger than limits.replay_body and the upstream has "
                     "not accepted authshim's credentials yet: it could not be sent again after "
@@ -171,6 +173,8 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                 req.erase(http::field::proxy_authorization);
             else
                 req.set(http::field::proxy_authorization, plan.header);
+            if (plan.carries_credentials)
+                x.scheme = plan.header.starts_with("Digest") ? "digest" : "basic";
         }
 
         // Request head, then the body unless the client waits for 100 Continue.
@@ -236,6 +240,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             if (x.client_version == 11) co_await forward_interim(rp->get());
         }
         conn->stream.expires_never();
+        if (!rec) state_->stats.upstream_answered();
 
         if (rec) {
             if (auth) auth->on_abandoned(plan.carries_credentials);
@@ -262,6 +267,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         // 407: take in the challenge, drain the body so the connection stays usable, and send
         // the request again when that can help. The client never sees the 407 itself.
         bump(state_->stats.upstream_407);
+        ++x.challenges;
         upstream_auth::verdict verdict;
         if (auth)
             verdict = auth->on_407(*conn, res, plan.carries_credentials);
@@ -286,7 +292,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         }
         if (reusable) {
             ++conn->exchanges;
-            state_->pool.release(std::move(conn));
+            rt_->pool->release(std::move(conn));
         }
         if (!auth)
             spdlog::error("upstream {} {}", describe_upstream(), verdict.message);

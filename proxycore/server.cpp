@@ -14,7 +14,9 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
+#include <future>
 
 namespace authshim::proxycore {
 namespace {
@@ -53,77 +55,227 @@ asio::awaitable<void> reject_busy(tcp::socket socket) {
 
 } // namespace
 
-server::server(config::config cfg)
-    : state_(std::make_shared<server_state>(std::move(cfg), io_.get_executor())) {}
+namespace {
+
+bool same_route(const config::config& a, const config::config& b) {
+    const auto& x = a.upstreams.at(0);
+    const auto& y = b.upstreams.at(0);
+    return x.name == y.name && x.address == y.address && x.transport == y.transport &&
+           x.ca_file == y.ca_file && a.timeouts.connect == b.timeouts.connect;
+}
+
+/// True when the authentication state built for `a` is valid for `b`: same credential (name,
+/// user, password), schemes, lockout policy and wait limit.
+bool same_auth(const config::config& a, const config::config& b) {
+    const auto& x = a.upstreams.at(0);
+    const auto& y = b.upstreams.at(0);
+    if (x.credentials != y.credentials || x.schemes != y.schemes) return false;
+    if (a.lockout.max_rejections != b.lockout.max_rejections ||
+        a.lockout.retry_after != b.lockout.retry_after)
+        return false;
+    if (a.timeouts.connect + a.timeouts.upstream_response !=
+        b.timeouts.connect + b.timeouts.upstream_response)
+        return false;
+    if (!x.credentials) return true;
+    const auto& c = a.credentials.at(*x.credentials);
+    const auto& d = b.credentials.at(*y.credentials);
+    return c.username == d.username && c.password == d.password;
+}
+
+} // namespace
+
+server::server(config::config cfg, std::shared_ptr<access_log> requests_log)
+    : state_(std::make_shared<server_state>()) {
+    auto rt = std::make_shared<runtime>(
+        runtime{std::move(cfg), access_rules({}), nullptr, nullptr, std::move(requests_log)});
+    rt->access = access_rules(rt->cfg.access);
+    rt->pool = std::make_shared<upstream_pool>(io_.get_executor(), rt->cfg.upstreams.at(0),
+                                               rt->cfg.timeouts.connect, state_->stats);
+    rt->auth = make_upstream_auth(rt->cfg, state_->stats);
+    state_->current = std::move(rt);
+}
 
 server::~server() {
-    state_->pool.close_all();
+    state_->current->pool->close_all();
+    if (state_->current->requests_log) state_->current->requests_log->flush();
 }
 
 const counters& server::stats() const {
     return state_->stats;
 }
 
+server::listener server::open_listener(const config::endpoint& listen,
+                                       std::vector<std::string>& errors) {
+    error_code ec;
+    const auto address = asio::ip::make_address(listen.host, ec);
+    if (ec) {
+        errors.push_back("cannot listen on " + listen.to_string() + ": not an IP address");
+        return {};
+    }
+    const tcp::endpoint endpoint(address, listen.port);
+    auto acceptor = std::make_shared<tcp::acceptor>(io_);
+    const auto fail = [&](const char* step) {
+        errors.push_back("cannot listen on " + listen.to_string() + " (" + step +
+                         "): " + ec.message());
+        return listener{};
+    };
+    if (acceptor->open(endpoint.protocol(), ec); ec) return fail("socket");
+    if (address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+    acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (acceptor->bind(endpoint, ec); ec) return fail("bind");
+    if (acceptor->listen(tcp::socket::max_listen_connections, ec); ec) return fail("listen");
+    auto bound = acceptor->local_endpoint(ec);
+    return {listen, std::move(acceptor), bound};
+}
+
+void server::publish_endpoints() {
+    std::vector<tcp::endpoint> endpoints;
+    for (const auto& l : listeners_)
+        endpoints.push_back(l.bound);
+    std::lock_guard lock(endpoints_mutex_);
+    endpoints_ = std::move(endpoints);
+}
+
 std::vector<std::string> server::bind() {
     std::vector<std::string> errors;
-    for (const auto& listen : state_->cfg.listen) {
-        error_code ec;
-        const auto address = asio::ip::make_address(listen.host, ec);
-        if (ec) {
-            errors.push_back("cannot listen on " + listen.to_string() + ": not an IP address");
-            continue;
-        }
-        const tcp::endpoint endpoint(address, listen.port);
-        auto acceptor = std::make_unique<tcp::acceptor>(io_);
-        const auto fail = [&](const char* step) {
-            errors.push_back("cannot listen on " + listen.to_string() + " (" + step +
-                             "): " + ec.message());
-        };
-        if (acceptor->open(endpoint.protocol(), ec); ec) {
-            fail("socket");
-            continue;
-        }
-        if (address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-        acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (acceptor->bind(endpoint, ec); ec) {
-            fail("bind");
-            continue;
-        }
-        if (acceptor->listen(tcp::socket::max_listen_connections, ec); ec) {
-            fail("listen");
-            continue;
-        }
-        endpoints_.push_back(acceptor->local_endpoint(ec));
-        acceptors_.push_back(std::move(acceptor));
+    for (const auto& listen : state_->current->cfg.listen) {
+        auto l = open_listener(listen, errors);
+        if (l.acceptor) listeners_.push_back(std::move(l));
     }
-    if (!errors.empty()) {
-        acceptors_.clear();
-        endpoints_.clear();
-    }
-    state_->access.set_own_endpoints(endpoints_);
+    if (!errors.empty()) listeners_.clear();
+    publish_endpoints();
+    // Before serving: nobody reads the runtime yet.
+    auto rt = std::const_pointer_cast<runtime>(state_->current);
+    rt->access.set_own_endpoints(local_endpoints());
     return errors;
 }
 
 std::vector<tcp::endpoint> server::local_endpoints() const {
+    std::lock_guard lock(endpoints_mutex_);
     return endpoints_;
 }
 
-void server::run() {
-    for (auto& acceptor : acceptors_) {
-        spdlog::info("listening on {}", format_endpoint(acceptor->local_endpoint()));
-        asio::co_spawn(acceptor->get_executor(), accept_loop(*acceptor),
-                       log_escaped("the accept loop"));
-    }
-    io_.run();
-    state_->pool.close_all();
+void server::start_accepting(const listener& l) {
+    spdlog::info("listening on {}", format_endpoint(l.bound));
+    asio::co_spawn(io_, accept_loop(l.acceptor), log_escaped("the accept loop"));
 }
 
-asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
-    const auto max_connections = state_->cfg.limits.max_connections;
-    asio::steady_timer backoff(acceptor.get_executor());
+void server::run() {
+    asio::post(io_, [this] {
+        running_ = true;
+        if (state_->stopping) return;
+        for (const auto& l : listeners_)
+            start_accepting(l);
+    });
+    io_.run();
+    state_->current->pool->close_all();
+    if (state_->current->requests_log) state_->current->requests_log->flush();
+}
+
+server::reload_outcome server::reload(config::config cfg,
+                                      std::shared_ptr<access_log> requests_log) {
+    auto done = std::make_shared<std::promise<reload_outcome>>();
+    auto result = done->get_future();
+    asio::post(io_, [this, done, cfg = std::move(cfg), log = std::move(requests_log)]() mutable {
+        try {
+            done->set_value(apply(std::move(cfg), std::move(log)));
+        } catch (const std::exception& e) {
+            done->set_value(
+                {{std::string("the new configuration could not be applied: ") + e.what()}, {}});
+        }
+    });
+    // The server may stop before it gets to the reload: do not wait for it forever.
+    while (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (state_->stopping || io_.stopped()) return {{"authshim is stopping"}, {}};
+    }
+    return result.get();
+}
+
+server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_log> requests_log) {
+    reload_outcome out;
+    if (state_->stopping) {
+        out.errors.push_back("authshim is stopping");
+        return out;
+    }
+    const auto old = state_->current;
+
+    // Listeners first: the only step that can fail. Addresses kept keep their sockets (and the
+    // connections waiting in their backlog).
+    std::vector<listener> kept, added;
+    for (const auto& listen : cfg.listen) {
+        auto it = std::find_if(listeners_.begin(), listeners_.end(),
+                               [&](const listener& l) { return l.configured == listen; });
+        if (it != listeners_.end()) {
+            kept.push_back(*it);
+            continue;
+        }
+        auto l = open_listener(listen, out.errors);
+        if (l.acceptor) added.push_back(std::move(l));
+    }
+    if (!out.errors.empty()) {
+        for (auto& l : added) {
+            error_code ec;
+            l.acceptor->close(ec);
+        }
+        return out;
+    }
+    for (auto& l : listeners_) {
+        const bool stays = std::any_of(kept.begin(), kept.end(),
+                                       [&](const listener& k) { return k.acceptor == l.acceptor; });
+        if (stays) continue;
+        error_code ec;
+        l.acceptor->close(ec);
+        out.changes.push_back("stopped listening on " + format_endpoint(l.bound));
+    }
+    listeners_ = std::move(kept);
+    for (auto& l : added) {
+        out.changes.push_back("listening on " + format_endpoint(l.bound));
+        if (running_) start_accepting(l);
+        listeners_.push_back(std::move(l));
+    }
+    publish_endpoints();
+
+    auto rt = std::make_shared<runtime>(
+        runtime{std::move(cfg), access_rules({}), nullptr, nullptr, std::move(requests_log)});
+    rt->access = access_rules(rt->cfg.access);
+    rt->access.set_own_endpoints(local_endpoints());
+    if (same_route(old->cfg, rt->cfg)) {
+        rt->pool = old->pool;
+    } else {
+        rt->pool = std::make_shared<upstream_pool>(io_.get_executor(), rt->cfg.upstreams.at(0),
+                                                   rt->cfg.timeouts.connect, state_->stats);
+        old->pool->close_all(); // idle connections go; busy ones finish with their exchange
+        old->pool->cancel_spare();
+        out.changes.push_back("upstream is now \"" + rt->cfg.upstreams.at(0).name + "\" (" +
+                              rt->cfg.upstreams.at(0).address.to_string() +
+                              "); pooled connections to the old address closed");
+    }
+    if (rt->pool == old->pool && same_auth(old->cfg, rt->cfg)) {
+        rt->auth = old->auth;
+    } else {
+        if (old->auth) old->auth->retire();
+        rt->auth = make_upstream_auth(rt->cfg, state_->stats);
+        if (!rt->auth) {
+            state_->stats.auth_scheme.store(-1, std::memory_order_relaxed);
+            state_->stats.auth_state.store(0, std::memory_order_relaxed);
+            state_->stats.auth_paused_until_ms.store(0, std::memory_order_relaxed);
+        }
+        out.changes.push_back(
+            rt->auth ? "authentication state cleared (credentials, schemes or lockout settings "
+                       "changed): a paused credential is tried again"
+                     : "the upstream is used without credentials");
+    }
+    if (old->requests_log && old->requests_log != rt->requests_log) old->requests_log->flush();
+    state_->current = std::move(rt);
+    bump(state_->stats.reloads);
+    return out;
+}
+
+asio::awaitable<void> server::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+    asio::steady_timer backoff(acceptor->get_executor());
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-        if (state_->stopping || ec == asio::error::operation_aborted || !acceptor.is_open())
+        auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
+        if (state_->stopping || ec == asio::error::operation_aborted || !acceptor->is_open())
             co_return;
         if (ec) {
             // Out of descriptors (or a transient accept failure): back off instead of spinning.
@@ -133,6 +285,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor) {
             continue;
         }
         bump(state_->stats.connections_accepted);
+        const auto max_connections = state_->current->cfg.limits.max_connections;
         if (state_->stats.connections_active.load(std::memory_order_relaxed) >= max_connections) {
             bump(state_->stats.connections_rejected_limit);
             spdlog::warn("connection limit reached (limits.max_connections = {}): answering 503",
@@ -160,24 +313,24 @@ void server::spawn_session(tcp::socket socket) {
 
 void server::request_stop() {
     if (state_->stopping.exchange(true)) return;
-    spdlog::info("stopping: no new connections; in-flight requests get up to {} ms",
-                 state_->cfg.timeouts.shutdown.count());
-    for (auto& acceptor : acceptors_) {
-        asio::post(acceptor->get_executor(), [a = acceptor.get()] {
+    asio::post(io_, [this] {
+        spdlog::info("stopping: no new connections; in-flight requests get up to {} ms",
+                     state_->current->cfg.timeouts.shutdown.count());
+        for (auto& l : listeners_) {
             error_code ec;
-            a->close(ec);
-        });
-    }
-    for (auto& session : state_->live_sessions())
-        asio::post(session->executor(), [session] { session->stop(); });
-    state_->pool.close_all();
-    asio::post(io_, [state = state_] { state->pool.cancel_spare(); });
-    asio::co_spawn(io_, supervise_shutdown(), log_escaped("the shutdown supervisor"));
+            l.acceptor->close(ec);
+        }
+        for (auto& session : state_->live_sessions())
+            session->stop();
+        state_->current->pool->close_all();
+        state_->current->pool->cancel_spare();
+        asio::co_spawn(io_, supervise_shutdown(), log_escaped("the shutdown supervisor"));
+    });
 }
 
 asio::awaitable<void> server::supervise_shutdown() {
     using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + state_->cfg.timeouts.shutdown;
+    const auto deadline = clock::now() + state_->current->cfg.timeouts.shutdown;
     asio::steady_timer timer(io_);
     while (state_->session_count() > 0 && clock::now() < deadline) {
         timer.expires_after(std::chrono::milliseconds(20));

@@ -1,12 +1,16 @@
 #pragma once
-/// State shared by the listener and every client session of one running server: the
-/// configuration, access rules, upstream pool, counters, the stop flag and the registry of live
-/// sessions (for graceful shutdown). Ownership: held by shared_ptr by the server and by each
-/// session coroutine, so it outlives them all. Thread safety: config and access rules are
-/// immutable while serving; counters and the stop flag are atomic; the registry has a mutex.
+/// State shared by the listener and every client session of one running server: the current
+/// `runtime` (configuration and what is built from it, replaced as a whole by a reload),
+/// counters, the stop flag and the registry of live sessions (for graceful shutdown).
+/// Ownership: held by shared_ptr by the server and by each session coroutine, so it outlives
+/// them all; a session also holds the runtime its exchange started with, so a reload never
+/// pulls the configuration, pool or credentials from under an in-flight request or tunnel.
+/// Thread safety: `current` is read and replaced on the server's thread only; a runtime is
+/// immutable once published; counters and the stop flag are atomic; the registry has a mutex.
 
 #include "config/config.hpp"
 #include "proxycore/access.hpp"
+#include "proxycore/access_log.hpp"
 #include "proxycore/counters.hpp"
 #include "proxycore/upstream_auth.hpp"
 #include "proxycore/upstream_pool.hpp"
@@ -24,7 +28,8 @@ class client_session;
 
 /// The authentication state for the configured upstream, or null when it has no credentials.
 /// Expects resolved credentials (config::resolve_credentials).
-inline std::unique_ptr<upstream_auth> make_upstream_auth(const config::config& cfg) {
+inline std::unique_ptr<upstream_auth> make_upstream_auth(const config::config& cfg,
+                                                         counters& stats) {
     const auto& up = cfg.upstreams.at(0);
     if (!up.credentials) return nullptr;
     const auto& credential = cfg.credentials.at(*up.credentials);
@@ -38,21 +43,24 @@ inline std::unique_ptr<upstream_auth> make_upstream_auth(const config::config& c
     s.max_rejections = cfg.lockout.max_rejections;
     s.retry_after = cfg.lockout.retry_after;
     s.wait_limit = cfg.timeouts.connect + cfg.timeouts.upstream_response;
-    return std::make_unique<upstream_auth>(std::move(s));
+    return std::make_unique<upstream_auth>(std::move(s), stats);
 }
 
-struct server_state {
-    server_state(config::config c, boost::asio::any_io_executor ex)
-        : cfg(std::move(c)), access(cfg.access),
-          pool(std::move(ex), cfg.upstreams.at(0), cfg.timeouts.connect, stats),
-          auth(make_upstream_auth(cfg)) {}
-
-    const config::config cfg;
+/// One configuration in force and what is built from it. Immutable once published.
+struct runtime {
+    config::config cfg;
     access_rules access;
-    counters stats;
-    upstream_pool pool;
+    std::shared_ptr<upstream_pool> pool;
     /// Null when the upstream has no credentials (a 407 from it then becomes a 502).
-    const std::unique_ptr<upstream_auth> auth;
+    std::shared_ptr<upstream_auth> auth;
+    /// Null when `log.access` is false.
+    std::shared_ptr<access_log> requests_log;
+};
+
+struct server_state {
+    counters stats;
+    /// The runtime new exchanges use. Server thread only.
+    std::shared_ptr<const runtime> current;
     std::atomic<bool> stopping{false};
 
     std::uint64_t add_session(const std::shared_ptr<client_session>& s) {

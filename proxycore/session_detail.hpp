@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace authshim::proxycore {
@@ -53,11 +54,19 @@ inline body_framing request_framing(const http::request_parser<http::buffer_body
 
 struct client_session::exchange {
     session_detail::clock::time_point start = session_detail::clock::now();
+    /// For a tunnel: when it was established (its duration in the histogram ends there).
+    std::optional<session_detail::clock::time_point> established;
     std::string method = "-";
     std::string host = "-";
+    std::string request_target; ///< as sent (for the access log only)
     unsigned status = 0;
+    /// Message body and tunnel bytes; heads and chunk framing are not counted.
     std::uint64_t bytes_to_client = 0;
     std::uint64_t bytes_from_client = 0;
+    bool upstream_used = false;   ///< the request was routed to the upstream
+    const char* scheme = nullptr; ///< the scheme of the last credentials sent, if any
+    unsigned challenges = 0;      ///< 407s received for this request
+    std::string error;            ///< the text of an error answer
     unsigned client_version = 11;
     bool client_keep_alive = false;
     target_authority target;

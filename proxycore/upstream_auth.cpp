@@ -38,16 +38,39 @@ struct upstream_auth::waiter {
     std::shared_ptr<asio::steady_timer> timer;
 };
 
-upstream_auth::upstream_auth(settings s)
-    : settings_(std::move(s)),
+upstream_auth::upstream_auth(settings s, counters& stats)
+    : settings_(std::move(s)), stats_(stats),
       basic_header_(auth::basic_authorization(settings_.username, settings_.password.expose())),
-      guard_(settings_.max_rejections, settings_.retry_after, make_random()) {}
+      guard_(settings_.max_rejections, settings_.retry_after, make_random()) {
+    std::lock_guard lock(mutex_);
+    publish();
+}
+
+void upstream_auth::retire() {
+    std::lock_guard lock(mutex_);
+    retired_ = true;
+}
+
+void upstream_auth::publish() {
+    if (retired_) return;
+    stats_.auth_scheme.store(scheme_ ? static_cast<int>(*scheme_) : -1, std::memory_order_relaxed);
+    const auto state = guard_.current();
+    stats_.auth_state.store(static_cast<int>(state), std::memory_order_relaxed);
+    std::int64_t until_ms = 0;
+    if (const auto until = guard_.paused_until();
+        until && state == auth::lockout_guard::state::paused)
+        until_ms =
+            unix_ms_now() +
+            std::chrono::duration_cast<std::chrono::milliseconds>(*until - clock::now()).count();
+    stats_.auth_paused_until_ms.store(until_ms, std::memory_order_relaxed);
+}
 
 std::string upstream_auth::paused_message() const {
     std::string text = "the upstream rejected the credentials \"" + settings_.credential_name +
                        "\" (user " + settings_.username +
                        "); authshim stopped sending them so the account does not get locked "
-                       "out. Correct the password in the configuration and restart authshim";
+                       "out. Correct the password in the configuration and reload authshim "
+                       "(authshim reload, SIGHUP, or a restart)";
     if (const auto until = guard_.paused_until()) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(*until - clock::now());
@@ -83,8 +106,11 @@ asio::awaitable<upstream_auth::plan> upstream_auth::prepare(upstream_connection&
             if (!scheme_ || (*scheme_ == auth::scheme::digest && !connection.digest))
                 co_return plan{};
             scheme = *scheme_;
-            switch (guard_.begin_attempt(clock::now())) {
+            const auto attempt = guard_.begin_attempt(clock::now());
+            publish(); // a timed retry may have ended the pause
+            switch (attempt) {
             case auth::lockout_guard::verdict::paused:
+                bump(stats_.auth_paused_refusals);
                 co_return plan{plan::kind::paused, {}, false, paused_message()};
             case auth::lockout_guard::verdict::go:
                 break;
@@ -135,6 +161,8 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
             guard_.on_abandoned();
             wake_waiters();
         }
+        bump(stats_.auth_failures);
+        stats_.note_error(message);
         return verdict{verdict::kind::failed, std::move(message)};
     };
     if (parse_error)
@@ -149,6 +177,8 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
             connection.digest->reset(*choice.digest);
             guard_.on_abandoned();
             wake_waiters();
+            bump(stats_.auth_stale_nonces);
+            bump(stats_.auth_challenges_answered);
             return {verdict::kind::retry, "stale nonce"};
         }
         // Counted like any rejection (otherwise the next request would send the refused answer
@@ -161,6 +191,10 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
                          choice.message);
         const bool paused_now = guard_.on_rejected(clock::now());
         wake_waiters();
+        bump(stats_.auth_rejections);
+        publish();
+        stats_.note_error("the upstream rejected the credentials \"" + settings_.credential_name +
+                          "\" (user " + settings_.username + ")");
         if (downgrade) {
             if (paused_now)
                 log_event(event_id::credentials_paused, spdlog::level::err, "{}", paused_message());
@@ -196,6 +230,8 @@ upstream_auth::verdict upstream_auth::on_407(upstream_connection& connection,
         spdlog::info("upstream asks for {} authentication; answering with credentials \"{}\"",
                      auth::scheme_name(choice.chosen), settings_.credential_name);
     scheme_ = choice.chosen;
+    bump(stats_.auth_challenges_answered);
+    publish();
     if (choice.chosen == auth::scheme::digest) {
         if (connection.digest)
             connection.digest->reset(*choice.digest);
@@ -215,6 +251,7 @@ void upstream_auth::on_answer(upstream_connection& connection, const http::field
             spdlog::info("upstream accepted the credentials \"{}\"", settings_.credential_name);
         guard_.on_accepted();
         wake_waiters();
+        publish();
     }
     if (!connection.digest) return;
     const auto info = head.find(http::field::proxy_authentication_info);

@@ -13,6 +13,7 @@
 #include "auth/scheme.hpp"
 #include "config/config.hpp"
 #include "config/secret.hpp"
+#include "proxycore/counters.hpp"
 #include "proxycore/upstream_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -40,7 +41,13 @@ public:
         std::chrono::milliseconds wait_limit{15'000}; ///< longest single-flight wait
     };
 
-    explicit upstream_auth(settings s);
+    /// Publishes its state (scheme, verified/paused, retry time) and counts its events in
+    /// `stats`, which must outlive it.
+    upstream_auth(settings s, counters& stats);
+
+    /// A reload replaced this object (new credentials): requests still in flight finish with
+    /// it, but it no longer publishes its state over its successor's.
+    void retire();
 
     /// What to put on the next request sent on `connection`.
     struct plan {
@@ -89,8 +96,11 @@ public:
 private:
     void wake_waiters();
     std::string paused_message() const; // requires mutex_
+    void publish();                     // requires mutex_
 
     const settings settings_;
+    counters& stats_;
+    bool retired_ = false;                     // guarded by mutex_
     const config::secret_string basic_header_; ///< `Basic <base64>`, computed once
     mutable std::mutex mutex_;
     auth::lockout_guard guard_;          // guarded by mutex_

@@ -60,6 +60,7 @@ connection_ptr upstream_pool::take_idle() {
     while (!idle_.empty()) {
         auto c = std::move(idle_.back()); // most recently used: least likely to have timed out
         idle_.pop_back();
+        drop(stats_.upstream_connections_idle);
         if (now - c->idle_since > max_idle) continue;
         if (!idle_socket_usable(c->stream.socket())) continue;
         return c;
@@ -84,7 +85,6 @@ asio::awaitable<std::pair<error_code, connection_ptr>> upstream_pool::connect() 
 }
 
 asio::awaitable<error_code> upstream_pool::establish(upstream_connection& connection) {
-    bump(stats_.upstream_connects);
     auto* const c = &connection;
     const auto& address = upstream_.address;
     error_code ec;
@@ -138,6 +138,8 @@ asio::awaitable<error_code> upstream_pool::establish(upstream_connection& connec
         }
     }
     c->stream.expires_never();
+    bump(stats_.upstream_connects); // connected (and handshaken): failures are counted apart
+    c->open.track(stats_.upstream_connections_open);
     co_return error_code{};
 }
 
@@ -148,8 +150,12 @@ void upstream_pool::release(connection_ptr connection) {
     connection->idle_since = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
     if (closed_) return;
-    if (idle_.size() >= max_idle_connections) idle_.pop_front();
+    if (idle_.size() >= max_idle_connections) {
+        idle_.pop_front();
+        drop(stats_.upstream_connections_idle);
+    }
     idle_.push_back(std::move(connection));
+    bump(stats_.upstream_connections_idle);
 }
 
 bool upstream_pool::claim_spare() {
@@ -181,6 +187,7 @@ void upstream_pool::close_all() {
         std::lock_guard lock(mutex_);
         closed_ = true;
         doomed.swap(idle_);
+        drop(stats_.upstream_connections_idle, doomed.size());
     }
     for (auto& c : doomed) {
         c->stream.close();

@@ -27,6 +27,25 @@
 
 namespace authshim::proxycore {
 
+/// Counts a live object in a gauge for as long as it exists.
+class gauge_token {
+public:
+    gauge_token() = default;
+    gauge_token(const gauge_token&) = delete;
+    gauge_token& operator=(const gauge_token&) = delete;
+    ~gauge_token() {
+        if (gauge_) drop(*gauge_);
+    }
+    void track(std::atomic<std::uint64_t>& gauge) {
+        if (gauge_) return;
+        gauge_ = &gauge;
+        bump(gauge);
+    }
+
+private:
+    std::atomic<std::uint64_t>* gauge_ = nullptr;
+};
+
 /// One TCP connection to the upstream and the bytes read from it but not yet parsed.
 struct upstream_connection {
     upstream_connection(boost::asio::any_io_executor ex,
@@ -42,6 +61,7 @@ struct upstream_connection {
     std::chrono::steady_clock::time_point idle_since{};
     /// True once the connection waited in the pool: the upstream may have closed it meanwhile.
     bool was_idle() const { return idle_since != std::chrono::steady_clock::time_point{}; }
+    gauge_token open; ///< counts in counters::upstream_connections_open once connected
 };
 
 using connection_ptr = std::unique_ptr<upstream_connection>;

@@ -6,9 +6,11 @@
 #include "proxycore/events.hpp"
 #include "proxycore/format.hpp"
 #include "proxycore/server.hpp"
+#include "service/instance.hpp"
 #include "service/logging.hpp"
 #include "service/platform.hpp"
 #include "service/probe.hpp"
+#include "service/reload_command.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -33,6 +35,10 @@ constexpr std::string_view usage_head =
     "  run   --config FILE   serve in the foreground until stopped (SIGINT/SIGTERM, Ctrl+C)\n"
     "  check --config FILE   validate FILE and print the effective configuration\n"
     "                        (secrets masked); exit 0 when valid, 1 when not\n"
+    "  reload --config FILE  make the running instance reload FILE (admin endpoint's\n"
+    "                        POST /reload; SIGHUP and, on Windows, the service's parameter-\n"
+    "                        change control do the same); exit 0 reloaded, 1 refused,\n"
+    "                        3 not reachable\n"
     "  probe --config FILE [--url URL | --connect HOST:PORT]\n"
     "                        one request through the upstream, showing the authentication\n"
     "                        step by step; exit 0 ok, 3 unreachable, 4 rejected,\n"
@@ -44,6 +50,13 @@ void print_usage(std::ostream& out) {
     out << usage_head << platform_usage() << usage_tail;
     if (const auto file = default_config_file())
         out << "\n--config defaults to " << file->string() << "\n";
+}
+
+std::string join_errors(const std::vector<std::string>& errors) {
+    std::string all;
+    for (const auto& e : errors)
+        all += (all.empty() ? "" : "; ") + e;
+    return all;
 }
 
 int usage_error(std::string_view message) {
@@ -153,35 +166,34 @@ int serve(config::config cfg, const serve_hooks& hooks,
         "\"" + upstream.name + "\" (" + upstream.address.to_string() + ")";
     const auto source = cfg.source.string();
     const auto shutdown = cfg.timeouts.shutdown;
-    proxycore::server server(std::move(cfg));
-    const auto errors = server.bind();
+    instance shim(std::move(cfg), default_log_file);
+    const auto errors = shim.start();
     if (!errors.empty()) {
-        std::string all;
-        for (const auto& e : errors)
-            all += (all.empty() ? "" : "; ") + e;
-        log_event(event_id::start_failed, spdlog::level::err,
-                  "authshim {} not started: {} listener(s) failed: {}", AUTHSHIM_VERSION,
-                  errors.size(), all);
+        log_event(event_id::start_failed, spdlog::level::err, "authshim {} not started: {}",
+                  AUTHSHIM_VERSION, join_errors(errors));
         spdlog::default_logger()->flush();
         return 1;
     }
-    std::string listen; // the bound addresses: ephemeral ports resolved
-    for (const auto& e : server.local_endpoints())
-        listen += (listen.empty() ? "" : ", ") + proxycore::format_endpoint(e);
-    auto stop = [&server, &hooks, shutdown] {
+    auto& io = shim.server().context();
+    const auto stop_reload_handler =
+        install_reload_handler(io, [&shim](std::string trigger) { shim.request_reload(trigger); });
+    auto stop = [&shim, &hooks, shutdown, stop_reload_handler] {
         if (hooks.on_stopping)
             hooks.on_stopping(std::chrono::duration_cast<std::chrono::milliseconds>(shutdown));
-        server.request_stop();
+        stop_reload_handler();
+        shim.request_stop();
     };
-    install_stop_handlers(server.context(), stop);
+    install_stop_handlers(io, stop);
     if (hooks.on_running) {
         // Posted: the caller may call it from another thread (a service control handler).
-        hooks.on_running([&server, stop] { boost::asio::post(server.context(), stop); });
+        hooks.on_running([&io, stop] { boost::asio::post(io, stop); });
     }
+    if (hooks.on_reload_available)
+        hooks.on_reload_available([&shim](std::string trigger) { shim.request_reload(trigger); });
     log_event(event_id::started, spdlog::level::info,
-              "authshim {} started: proxy on {}, upstream {}, config {}", AUTHSHIM_VERSION, listen,
-              upstream_text, source);
-    server.run();
+              "authshim {} started: proxy on {}, upstream {}, config {}", AUTHSHIM_VERSION,
+              shim.describe_listeners(), upstream_text, source);
+    shim.run();
     remove_stop_handlers();
     if (hooks.on_stopped) hooks.on_stopped();
     log_event(event_id::stopped, spdlog::level::info, "authshim {} stopped", AUTHSHIM_VERSION);
@@ -204,6 +216,8 @@ int cli_main(const std::vector<std::string>& all_args) {
     }
     try {
         if (auto code = run_platform_command(args)) return *code;
+        if (command == "reload")
+            return reload_command(std::vector<std::string>(args.begin(), args.end()));
         if (command == "probe")
             return probe_main(std::vector<std::string>(args.begin() + 1, args.end()), std::cout,
                               std::cerr);

@@ -39,6 +39,10 @@ struct serve_hooks {
     std::function<void(std::function<void()> request_stop)> on_running;
     /// When a stop has been requested, with the longest the stop may take (timeouts.shutdown).
     std::function<void(std::chrono::milliseconds)> on_stopping;
+    /// Once serving: `request_reload(trigger)` queues a configuration reload (returns at once;
+    /// any thread), e.g. for SERVICE_CONTROL_PARAMCHANGE. Not to be called after on_stopped.
+    std::function<void(std::function<void(std::string trigger)> request_reload)>
+        on_reload_available;
     /// After serving ended, before the server is destroyed: `request_stop` must not be called
     /// from here on.
     std::function<void()> on_stopped;

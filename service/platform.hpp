@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,20 @@ namespace authshim::service {
 /// gets the default action (immediate exit).
 void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop);
 
+/// Calls `reload` (on an io_context thread) when the process is asked to reload its
+/// configuration: SIGHUP on POSIX (every time); nothing on Windows, where the service control
+/// handler's SERVICE_CONTROL_PARAMCHANGE does it (serve_hooks::on_reload_available). Returns
+/// the function that stops listening for it (any thread; a stop must call it, or the pending
+/// wait keeps `io` running). Afterwards SIGHUP is ignored.
+std::function<void()> install_reload_handler(boost::asio::io_context& io,
+                                             std::function<void(std::string trigger)> reload);
+
+/// `authshim reload` for a config without an admin endpoint: Windows sends
+/// SERVICE_CONTROL_PARAMCHANGE to the service; POSIX sends SIGHUP to every `authshim run`
+/// process serving the same file (found through /proc). Returns the exit code (see
+/// reload_command.hpp).
+int reload_without_admin(const config::config& cfg, std::ostream& out, std::ostream& err);
+
 /// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`
 /// and `stop`; POSIX: nothing, the signal set lives and dies with `io`).
 void remove_stop_handlers();
@@ -39,8 +54,9 @@ std::unique_ptr<config::secret_resolver> make_secret_resolver();
 /// on Windows; nothing on POSIX (the option is required there).
 std::optional<std::filesystem::path> default_config_file();
 
-/// Problems with who may read `cfg`'s file, for `check`: on Windows, a config holding secrets
-/// (credentials, of any source) whose file ordinary users can read. Empty when none.
+/// Problems with who may read `cfg`'s file, for `check`: on Windows, a config holding or naming
+/// secrets (credentials of any source, or an `admin.token`) whose file ordinary users can read,
+/// and a `{"file"}` password or token file they can read. Empty when none.
 std::vector<std::string> config_access_problems(const config::config& cfg);
 
 /// Extra log sinks of this platform (the Windows Event Log when `log.event_log` is true).

@@ -1,6 +1,7 @@
 // POSIX platform glue: signals, the default secret resolver, no platform commands.
 #include "service/platform.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,43 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
                          number == SIGINT ? "SIGINT" : "SIGTERM");
             stop();
         });
+}
+
+namespace {
+
+void wait_for_hangup(std::shared_ptr<boost::asio::signal_set> signals,
+                     std::function<void(std::string)> reload) {
+    signals->async_wait(
+        [signals, reload = std::move(reload)](const boost::system::error_code& ec, int) mutable {
+            if (ec) {
+                // Cancelled by the stop: the set goes (which restores SIGHUP's default action,
+                // termination), then SIGHUP is ignored while the shutdown runs.
+                signals.reset();
+                std::signal(SIGHUP, SIG_IGN);
+                return;
+            }
+            spdlog::info("received SIGHUP: reloading the configuration");
+            reload("SIGHUP");
+            wait_for_hangup(std::move(signals), std::move(reload));
+        });
+}
+
+} // namespace
+
+std::function<void()> install_reload_handler(boost::asio::io_context& io,
+                                             std::function<void(std::string trigger)> reload) {
+    auto signals = std::make_shared<boost::asio::signal_set>(io, SIGHUP);
+    wait_for_hangup(signals, std::move(reload));
+    // The pending wait keeps io.run() from returning: the stop cancels it. Weak: the set lives
+    // in its own handler, on the io_context, never longer.
+    return [&io, weak = std::weak_ptr<boost::asio::signal_set>(signals)] {
+        boost::asio::post(io, [weak] {
+            if (auto s = weak.lock()) {
+                boost::system::error_code ec;
+                s->cancel(ec);
+            }
+        });
+    };
 }
 
 void remove_stop_handlers() {}

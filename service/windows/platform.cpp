@@ -1,10 +1,12 @@
-// Windows platform glue: console stop events, the DPAPI / Credential Manager resolver, the
-// default config location, config ACL checks, the Event Log sink and the Windows commands.
+// Windows platform glue: console stop events, `authshim reload` without an admin endpoint, the
+// DPAPI / Credential Manager resolver, the default config location, config ACL checks, the Event
+// Log sink and the Windows commands.
 #include "service/platform.hpp"
 
 #include "service/windows/acl.hpp"
 #include "service/windows/commands.hpp"
 #include "service/windows/event_log.hpp"
+#include "service/windows/scm.hpp"
 #include "service/windows/secrets.hpp"
 #include "service/windows/win32.hpp"
 
@@ -64,6 +66,18 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
     SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
+std::function<void()> install_reload_handler(boost::asio::io_context&,
+                                             std::function<void(std::string)>) {
+    // Windows has no SIGHUP: the service control handler takes SERVICE_CONTROL_PARAMCHANGE
+    // (service_main.cpp), and `authshim reload` uses the admin endpoint or sends that control.
+    return [] {};
+}
+
+int reload_without_admin(const config::config& cfg, std::ostream& out, std::ostream& err) {
+    // No admin endpoint to ask: the service control manager passes the request to the service.
+    return windows::request_service_reload(cfg.source, out, err);
+}
+
 void remove_stop_handlers() {
     {
         std::lock_guard lock(console_mutex);
@@ -84,7 +98,8 @@ std::optional<std::filesystem::path> default_config_file() {
 
 std::vector<std::string> config_access_problems(const config::config& cfg) {
     std::vector<std::string> problems;
-    if (cfg.credentials.empty() || cfg.source.empty()) return problems;
+    // Secrets: credentials of any source, and the admin endpoint's token.
+    if ((cfg.credentials.empty() && !cfg.admin.token_source) || cfg.source.empty()) return problems;
     auto check_file = [&problems](const std::filesystem::path& file, const std::string& what) {
         std::string error;
         const auto readers = windows::readers_besides_admins(file, error);
@@ -97,7 +112,7 @@ std::vector<std::string> config_access_problems(const config::config& cfg) {
         std::string names;
         for (const auto& r : readers)
             names += (names.empty() ? "" : ", ") + r;
-        problems.push_back(what + " " + file.string() + " holds or names credentials and can be " +
+        problems.push_back(what + " " + file.string() + " holds or names secrets and can be " +
                            "read by " + names + "; restrict its folder to Administrators, " +
                            "SYSTEM and NT SERVICE\\authshim (`authshim credentials set` and " +
                            "`authshim service install` do this) and make Administrators the " +
@@ -108,6 +123,9 @@ std::vector<std::string> config_access_problems(const config::config& cfg) {
     for (const auto& [name, credential] : cfg.credentials)
         if (const auto* file = std::get_if<config::file_secret>(&credential.password_source))
             check_file(file->path, "the password file of credentials \"" + name + "\",");
+    if (cfg.admin.token_source)
+        if (const auto* file = std::get_if<config::file_secret>(&*cfg.admin.token_source))
+            check_file(file->path, "the token file of admin.token");
     return problems;
 }
 

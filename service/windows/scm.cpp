@@ -1,5 +1,8 @@
-// The `service` commands that install, remove, start, stop and query the Windows service
-// (running under the service control manager is service_main.cpp).
+// The `service` commands that install, remove, start, stop and query the Windows service, and
+// the reload request `authshim reload` sends it (running under the service control manager is
+// service_main.cpp).
+#include "service/windows/scm.hpp"
+
 #include "config/loader.hpp"
 #include "proxycore/events.hpp"
 #include "service/cli.hpp"
@@ -16,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cwctype>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -53,14 +57,14 @@ std::string quote(const fs::path& path) {
 }
 
 /// Opens the SCM; explains the usual reason (not elevated) when that fails.
-win32::unique_sc_handle open_scm(DWORD access) {
+win32::unique_sc_handle open_scm(DWORD access, std::ostream& err = std::cerr) {
     win32::unique_sc_handle scm(OpenSCManagerW(nullptr, nullptr, access));
     if (!scm) {
         const DWORD error = GetLastError();
-        std::cerr << "authshim: cannot open the service control manager: "
-                  << win32::error_text(error) << "\n";
+        err << "authshim: cannot open the service control manager: " << win32::error_text(error)
+            << "\n";
         if (error == ERROR_ACCESS_DENIED)
-            std::cerr << "authshim: run this from an elevated prompt (as Administrator)\n";
+            err << "authshim: run this from an elevated prompt (as Administrator)\n";
     }
     return scm;
 }
@@ -374,19 +378,40 @@ int service_uninstall(const std::vector<std::string>& args) {
     return ok ? 0 : 1;
 }
 
-win32::unique_sc_handle open_service(DWORD access) {
-    const auto scm = open_scm(SC_MANAGER_CONNECT);
+win32::unique_sc_handle open_service(DWORD access, std::ostream& err = std::cerr) {
+    const auto scm = open_scm(SC_MANAGER_CONNECT, err);
     if (!scm) return {};
     win32::unique_sc_handle service(OpenServiceW(scm.get(), service_name, access));
     if (!service) {
         const DWORD error = GetLastError();
-        if (error == ERROR_SERVICE_DOES_NOT_EXIST)
-            std::cerr << "authshim: service authshim is not installed (authshim service "
-                         "install)\n";
-        else
-            std::cerr << "authshim: cannot open the service: " << win32::error_text(error) << "\n";
+        if (error == ERROR_SERVICE_DOES_NOT_EXIST) {
+            err << "authshim: service authshim is not installed (authshim service install)\n";
+        } else {
+            err << "authshim: cannot open the service: " << win32::error_text(error) << "\n";
+            if (error == ERROR_ACCESS_DENIED)
+                err << "authshim: run this from an elevated prompt (as Administrator)\n";
+        }
     }
     return service;
+}
+
+/// The service's command line (`"...\authshim.exe" service run --config "FILE"`), or nothing
+/// when it cannot be read.
+std::optional<std::wstring> binary_path(SC_HANDLE service) {
+    DWORD needed = 0;
+    QueryServiceConfigW(service, nullptr, 0, &needed);
+    if (needed == 0) return std::nullopt;
+    std::vector<BYTE> buffer(needed);
+    auto* config = reinterpret_cast<QUERY_SERVICE_CONFIGW*>(buffer.data());
+    if (!QueryServiceConfigW(service, config, needed, &needed) || !config->lpBinaryPathName)
+        return std::nullopt;
+    return std::wstring(config->lpBinaryPathName);
+}
+
+std::wstring lower(std::wstring text) {
+    for (auto& c : text)
+        c = static_cast<wchar_t>(std::towlower(static_cast<wint_t>(c)));
+    return text;
 }
 
 int service_start(const std::vector<std::string>& args) {
@@ -464,6 +489,48 @@ int service_status(const std::vector<std::string>& args) {
 }
 
 } // namespace
+
+int request_service_reload(const fs::path& config_file, std::ostream& out, std::ostream& err) {
+    // PAUSE_CONTINUE is the access right PARAMCHANGE needs: Administrators and SYSTEM have it,
+    // ordinary users do not.
+    const auto service = open_service(SERVICE_PAUSE_CONTINUE | SERVICE_QUERY_CONFIG, err);
+    if (!service) return 1;
+    // The service reloads the file it was started with, whatever the caller named.
+    if (const auto command_line = binary_path(service.get());
+        command_line && !config_file.empty() &&
+        lower(*command_line).find(lower(config_file.wstring())) == std::wstring::npos)
+        err << "warning: the service's command line (" << win32::narrow(*command_line)
+            << ") does not name " << config_file.string()
+            << ": the service reloads the configuration file it was started with\n";
+    SERVICE_STATUS status{};
+    if (ControlService(service.get(), SERVICE_CONTROL_PARAMCHANGE, &status)) {
+        out << "authshim: reload requested from the authshim service; the outcome is in its log "
+               "and the Event Log\n";
+        return 0;
+    }
+    const DWORD error = GetLastError();
+    switch (error) {
+    case ERROR_SERVICE_NOT_ACTIVE:
+        err << "authshim: service authshim is not running (authshim service start): nothing to "
+               "reload\n";
+        return 3;
+    case ERROR_SERVICE_CANNOT_ACCEPT_CTRL:
+        err << "authshim: service authshim is starting or stopping and cannot reload now; try "
+               "again once `authshim service status` says running\n";
+        return 3;
+    case ERROR_INVALID_SERVICE_CONTROL:
+        err << "authshim: the running service does not accept reload requests (started from an "
+               "older authshim.exe?): restart it (authshim service stop, then start)\n";
+        return 1;
+    case ERROR_ACCESS_DENIED:
+        err << "authshim: cannot ask the service to reload: " << win32::error_text(error)
+            << "\nauthshim: run this from an elevated prompt (as Administrator)\n";
+        return 1;
+    default:
+        err << "authshim: cannot ask the service to reload: " << win32::error_text(error) << "\n";
+        return 1;
+    }
+}
 
 int service_command(const std::vector<std::string>& args) {
     if (args.size() < 2) return usage("'service' needs a subcommand");

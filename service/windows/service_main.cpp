@@ -1,5 +1,6 @@
 // Running as the Windows service: StartServiceCtrlDispatcherW, ServiceMain, the control handler
-// and the status (with advancing checkpoints) the SCM is told.
+// (stop, shutdown, and SERVICE_CONTROL_PARAMCHANGE for a configuration reload) and the status
+// (with advancing checkpoints) the SCM is told.
 #include "service/windows/service_main.hpp"
 
 #include "config/loader.hpp"
@@ -42,8 +43,12 @@ public:
         if (stopped_reported_) return;
         status_.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
         status_.dwCurrentState = state;
+        // PARAMCHANGE: `authshim reload` without an admin endpoint (or `sc control authshim
+        // paramchange`) reloads the configuration.
         status_.dwControlsAccepted =
-            state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+            state == SERVICE_RUNNING
+                ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE
+                : 0;
         status_.dwWin32ExitCode = win32_exit;
         status_.dwServiceSpecificExitCode = specific_exit;
         const bool pending = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING;
@@ -110,7 +115,8 @@ struct service_state {
     fs::path config_file;
     status_reporter reporter;
     std::mutex mutex;
-    std::function<void()> request_stop; ///< set while serving
+    std::function<void()> request_stop;                      ///< set while serving
+    std::function<void(std::string trigger)> request_reload; ///< set while serving
     bool stop_requested = false;
     std::chrono::milliseconds stop_hint{15000};
 };
@@ -132,6 +138,20 @@ DWORD WINAPI control_handler(DWORD control, DWORD, void*, void* context) {
         state.reporter.set(SERVICE_STOP_PENDING, state.stop_hint);
         // Under the lock: on_stopped clears it before the server goes away (it only posts).
         if (state.request_stop) state.request_stop();
+        return NO_ERROR;
+    }
+    case SERVICE_CONTROL_PARAMCHANGE: {
+        std::lock_guard lock(state.mutex);
+        // Only between on_reload_available and on_stopped (the SCM only sends it while the
+        // service reports RUNNING, but a stop may be under way): the instance exists then.
+        if (!state.request_reload || state.stop_requested) {
+            spdlog::info("configuration reload (SERVICE_CONTROL_PARAMCHANGE) ignored: authshim "
+                         "is {}",
+                         state.stop_requested ? "stopping" : "not serving yet");
+            return ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
+        }
+        // Queues the reload and returns at once: the handler must not block the dispatcher.
+        state.request_reload("SERVICE_CONTROL_PARAMCHANGE");
         return NO_ERROR;
     }
     default:
@@ -158,6 +178,7 @@ void WINAPI service_main(DWORD, wchar_t**) {
         {
             std::lock_guard lock(state.mutex);
             state.request_stop = nullptr;
+            state.request_reload = nullptr;
         }
         state.reporter.finish();
         state.reporter.set(SERVICE_STOPPED, 0ms, ERROR_SERVICE_SPECIFIC_ERROR, exit_start_failed);
@@ -211,9 +232,14 @@ void run_service(service_state& state) {
         if (state.reporter.state() != SERVICE_STOP_PENDING)
             state.reporter.set(SERVICE_STOP_PENDING, limit + 5s);
     };
+    hooks.on_reload_available = [&state](std::function<void(std::string)> request_reload) {
+        std::lock_guard lock(state.mutex);
+        state.request_reload = std::move(request_reload);
+    };
     hooks.on_stopped = [&state] {
         std::lock_guard lock(state.mutex);
         state.request_stop = nullptr; // the server is about to go
+        state.request_reload = nullptr;
     };
     const int code = serve(std::move(*cfg), hooks, default_log);
     state.reporter.finish();

@@ -17,7 +17,10 @@ from . import secrets
 from .proc import ManagedProcess
 from .util import LOOPBACK, clean_env, parse_duration, slow_factor
 
-LISTENING_RE = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+# The proxy's own line (` info listening on ...`), not the admin endpoint's
+# (`admin endpoint listening on ...`).
+LISTENING_RE = re.compile(r" info listening on 127\.0\.0\.1:(\d+)")
+ADMIN_RE = re.compile(r"admin endpoint listening on 127\.0\.0\.1:(\d+)")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                      "WARNING: ThreadSanitizer", "ERROR: UndefinedBehaviorSanitizer")
 
@@ -89,6 +92,8 @@ def make_config(upstream: str, upstream_name: str = "test-upstream", **sections)
                      "tunnel_idle": "5m", "shutdown": "10s"},
         "limits": {"max_connections": 4096, "max_header_bytes": 65536},
         "log": {"level": os.environ.get("AUTHSHIM_TEST_LOG_LEVEL", "info")},
+        # A free port: the default 127.0.0.1:3129 would collide between instances.
+        "admin": {"listen": f"{LOOPBACK}:0"},
     }
     for key, value in sections.items():
         if value is None:
@@ -113,6 +118,7 @@ class Authshim:
         self.config_path = self.dir / "authshim.json"
         self.proc: ManagedProcess | None = None
         self.ports: list[int] = []
+        self.admin_port: int | None = None
         self.exit_status = None
         self.stopped = False
 
@@ -161,6 +167,8 @@ class Authshim:
             found = [int(p) for p in LISTENING_RE.findall(self.log_text())]
             if len(found) >= wanted:
                 self.ports = found[:wanted]
+                admin = ADMIN_RE.search(self.log_text())
+                self.admin_port = int(admin.group(1)) if admin else None
                 return self
             if not self.proc.running():
                 raise RuntimeError(f"authshim exited with {self.proc.poll()} before listening; "

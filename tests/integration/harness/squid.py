@@ -41,11 +41,13 @@ client_idle_pconn_timeout {idle}
 
 BASIC_NCSA_AUTH = "/usr/lib/squid/basic_ncsa_auth"
 DIGEST_FILE_AUTH = "/usr/lib/squid/digest_file_auth"
+NTLM_FAKE_AUTH = "/usr/lib/squid/ntlm_fake_auth"
 
 
 @dataclass
 class SquidAuth:
-    """One `auth_param` scheme. `program` is the helper command line (e.g.
+    """One `auth_param` scheme (`basic`, `digest`, or `ntlm` / `negotiate`, which authshim does
+    not answer: e.g. `ntlm` with NTLM_FAKE_AUTH). `program` is the helper command line (e.g.
     `[BASIC_NCSA_AUTH, htpasswd]`); `options` are further `auth_param SCHEME ...` lines without
     the prefix, e.g. `["credentialsttl 1 second", "casesensitive on"]` (Basic) or
     `["nonce_max_count 50"]` (Digest). Files the helper reads must be readable by user `proxy`
@@ -58,12 +60,13 @@ class SquidAuth:
     options: list = field(default_factory=list)
 
     def render(self) -> str:
-        if self.scheme not in ("basic", "digest"):
+        if self.scheme not in ("basic", "digest", "ntlm", "negotiate"):
             raise ValueError(f"unsupported Squid auth scheme {self.scheme!r}")
         p = f"auth_param {self.scheme}"
         lines = [f"{p} program {' '.join(str(a) for a in self.program)}",
-                 f"{p} children {self.children}",
-                 f"{p} realm {self.realm}"]
+                 f"{p} children {self.children}"]
+        if self.scheme in ("basic", "digest"):  # NTLM and Negotiate have no realm
+            lines.append(f"{p} realm {self.realm}")
         lines += [f"{p} {o}" for o in self.options]
         return "\n".join(lines) + "\n"
 
