@@ -90,7 +90,10 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
     const auto& timeouts = cfg.timeouts;
     const auto method = req.method();
     const bool is_connect = method == http::verb::connect;
-    upstream_auth* const auth = rt_->auth.get();
+    // The exchange's credentials; a reload that replaces them while the request is in flight
+    // hands it on to their successor (below, at the 407).
+    std::shared_ptr<upstream_auth> auth_owner = rt_->auth;
+    upstream_auth* auth = auth_owner.get();
     x.upstream_used = true; // routed there: failures to reach it are the upstream's too
     bool expect_continue = has_body && x.client_version == 11 && req.count(http::field::expect) > 0;
     prepare_upstream_request(req, x.target, x.client_version);
@@ -269,7 +272,21 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         bump(state_->stats.upstream_407);
         ++x.challenges;
         upstream_auth::verdict verdict;
-        if (auth)
+        // Credentials that a reload replaced while this request was on its way (a rotated
+        // password the upstream may refuse by now) are no verdict on anything in force: the
+        // request goes again under the credentials now configured for the same upstream.
+        std::shared_ptr<upstream_auth> successor;
+        if (auth && plan.carries_credentials && auth->retired()) {
+            const auto& now = state_->current;
+            if (now->auth && now->auth != auth_owner && now->pool == rt_->pool)
+                successor = now->auth;
+        }
+        if (successor) {
+            auth->on_abandoned(true);
+            verdict = {upstream_auth::verdict::kind::retry,
+                       "refused the credentials this request carried, which a reload replaced "
+                       "while it was on its way, and its body could not be sent again"};
+        } else if (auth)
             verdict = auth->on_407(*conn, res, plan.carries_credentials);
         else
             verdict.message = "it demands proxy authentication (407) and no credentials are "
@@ -282,6 +299,13 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         const bool reusable = !drain_ec && upstream_keep && body_sent && !has_body;
         if (verdict.what == upstream_auth::verdict::kind::retry && replayable &&
             ++auth_rounds <= max_auth_rounds) {
+            if (successor) {
+                spdlog::debug("{} {} from {}: sent again with the credentials a reload put in "
+                              "force",
+                              x.method, x.host, peer_);
+                auth_owner = std::move(successor);
+                auth = auth_owner.get();
+            }
             if (!reusable) { // a closed connection's nonce can move to the next one
                 carried_digest = std::move(conn->digest);
                 conn.reset();

@@ -51,6 +51,11 @@ void upstream_auth::retire() {
     retired_ = true;
 }
 
+bool upstream_auth::retired() const {
+    std::lock_guard lock(mutex_);
+    return retired_;
+}
+
 void upstream_auth::publish() {
     if (retired_) return;
     stats_.auth_scheme.store(scheme_ ? static_cast<int>(*scheme_) : -1, std::memory_order_relaxed);

@@ -48,6 +48,8 @@ public:
     /// A reload replaced this object (new credentials): requests still in flight finish with
     /// it, but it no longer publishes its state over its successor's.
     void retire();
+    /// Whether retire() was called (a reload put other credentials in force).
+    bool retired() const;
 
     /// What to put on the next request sent on `connection`.
     struct plan {

@@ -32,6 +32,7 @@ import os
 import re
 import select
 import socket
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -277,7 +278,10 @@ class StrictProxy(_FakeServer):
     `close_after=N`: close each connection without warning (no `Connection: close`) after
     its Nth response: right away (`close_mode="idle"`, a keep-alive limit or idle timeout),
     or (`"on_next"`) after reading and verifying the next request, unanswered (its nc counts
-    as used; outcome `dropped`), so a client must retry on a new connection."""
+    as used; outcome `dropped`), so a client must retry on a new connection.
+    `hold_requests()`: requests whose target contains `/hold` wait, unverified, until
+    `release()` (`held` counts those waiting), so that a test can change something (a password)
+    while a request is on its way."""
 
     def __init__(self, users: dict[str, str], offers=None, name: str = "strict",
                  connect_mode: str = "splice", uri_mode: str = "exact",
@@ -295,6 +299,19 @@ class StrictProxy(_FakeServer):
         self.accept_digest = True
         self.nonces: dict[str, NonceState] = {}
         self._seen: list[Seen] = []
+        self._release = threading.Event()
+        self._release.set()
+        self.held = 0
+
+    def hold_requests(self):
+        self._release.clear()
+
+    def release(self):
+        self._release.set()
+
+    def set_password(self, user: str, password: str):
+        with self._lock:
+            self.users[user] = password
 
     # -- configuration, also mid-test (and `drop_connections()`, from _FakeServer) ------------
 
@@ -431,6 +448,12 @@ class StrictProxy(_FakeServer):
             if got is None:
                 return
             method, target, version, headers, body = got
+            if "/hold" in target and not self._release.is_set():
+                with self._lock:
+                    self.held += 1
+                self._release.wait(60)
+                with self._lock:
+                    self.held -= 1
             seen = Seen(index, method, target, headers, body)
             if limit:
                 with self._lock:
