@@ -1,6 +1,7 @@
 #include "service/admin_server.hpp"
 
 #include "auth/crypto.hpp"
+#include "service/platform.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -45,6 +46,7 @@ constexpr auto request_deadline = 10s;              // to read one request (plus
 constexpr std::size_t keep_alive_max_requests = 10; // per connection
 constexpr std::size_t worker_threads = 2;
 constexpr std::size_t max_queued_connections = 16; // then the accept loop waits
+constexpr auto stop_check_interval = 100ms;        // a waiting read notices stop() this soon
 // shutdown() takes SHUT_RDWR / SHUT_WR on POSIX and SD_BOTH / SD_SEND on Windows: the same
 // values under different names.
 constexpr int shut_both = 2;
@@ -171,7 +173,8 @@ private:
 /// timeout is per read). Reads block up to the socket's receive timeout (set by httplib).
 class bounded_stream final : public httplib::Stream {
 public:
-    explicit bounded_stream(socket_t socket) : socket_(socket) {}
+    bounded_stream(socket_t socket, const std::atomic<bool>& stopping)
+        : socket_(socket), stopping_(stopping) {}
 
     /// Waits (up to one read timeout) for the first bytes of the next request.
     bool wait_for_request() { return begin_ < end_ || receive(buffer_.size()) > 0; }
@@ -226,6 +229,17 @@ public:
 
 private:
     ssize_t receive(std::size_t size) {
+        // Waits for data in slices, so that a stop is seen within one slice even where
+        // shutdown() does not wake a blocked recv (Wine). The socket's read timeout still
+        // bounds the recv itself.
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::seconds(io_timeout_seconds);
+        for (;;) {
+            if (stopping_.load()) return -1;
+            if (wait_readable(static_cast<std::uintptr_t>(socket_), stop_check_interval))
+                break; // data, closed or an error: recv tells which
+            if (std::chrono::steady_clock::now() >= until) return -1;
+        }
         const auto n = httplib::detail::read_socket(socket_, buffer_.data(), size, 0);
         begin_ = 0;
         end_ = n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -242,6 +256,7 @@ private:
     }
 
     socket_t socket_;
+    const std::atomic<bool>& stopping_;
     std::array<char, 4096> buffer_{};
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
@@ -519,7 +534,7 @@ private:
 
     /// httplib's keep-alive loop, over a bounded_stream kept for the whole connection.
     bool serve(connection& conn) {
-        bounded_stream stream(conn.socket);
+        bounded_stream stream(conn.socket, owner_.connections.stopping());
         const std::function<void(httplib::Request&)> setup = [](httplib::Request& req) {
             req.ranges.clear(); // whole responses only
             // RFC 9112 §6.3: a request without Content-Length or Transfer-Encoding has no body;

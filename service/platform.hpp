@@ -8,6 +8,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
@@ -41,6 +43,12 @@ std::function<void()> install_reload_handler(boost::asio::io_context& io,
 /// process serving the same file (found through /proc). Returns the exit code (see
 /// reload_command.hpp).
 int reload_without_admin(const config::config& cfg, std::ostream& out, std::ostream& err);
+
+/// Waits up to `timeout` until the native socket `socket` (an int on POSIX, a SOCKET on
+/// Windows) can be read without blocking: data, the peer's close, or an error (the read that
+/// follows tells which). True then, false on timeout. Any thread. poll(), WSAPoll() on Windows:
+/// no descriptor-number limit as with select().
+bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout);
 
 /// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`
 /// and `stop`; POSIX: nothing, the signal set lives and dies with `io`).

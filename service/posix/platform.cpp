@@ -9,6 +9,8 @@
 #include <iostream>
 #include <memory>
 
+#include <poll.h>
+
 namespace authshim::service {
 
 void install_stop_handlers(boost::asio::io_context& io, std::function<void()> stop) {
@@ -58,6 +60,13 @@ std::function<void()> install_reload_handler(boost::asio::io_context& io,
             }
         });
     };
+}
+
+bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout) {
+    pollfd ready{};
+    ready.fd = static_cast<int>(socket);
+    ready.events = POLLIN;
+    return ::poll(&ready, 1, static_cast<int>(timeout.count())) != 0;
 }
 
 void remove_stop_handlers() {}

@@ -12,6 +12,7 @@
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <winsock2.h>
 
 #include <atomic>
 #include <mutex>
@@ -76,6 +77,13 @@ std::function<void()> install_reload_handler(boost::asio::io_context&,
 int reload_without_admin(const config::config& cfg, std::ostream& out, std::ostream& err) {
     // No admin endpoint to ask: the service control manager passes the request to the service.
     return windows::request_service_reload(cfg.source, out, err);
+}
+
+bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout) {
+    WSAPOLLFD ready{};
+    ready.fd = static_cast<SOCKET>(socket);
+    ready.events = POLLRDNORM;
+    return WSAPoll(&ready, 1, static_cast<INT>(timeout.count())) != 0;
 }
 
 void remove_stop_handlers() {

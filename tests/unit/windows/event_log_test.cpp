@@ -65,6 +65,10 @@ TEST_CASE("windows: which lines the Event Log sink writes, under which ID and ty
     CHECK(entry(spdlog::level::warn, event_id::credentials_rejected)->type ==
           EVENTLOG_WARNING_TYPE);
     CHECK(entry(spdlog::level::err, event_id::credentials_paused)->id == 6);
+    CHECK(entry(spdlog::level::info, event_id::config_reloaded)->id == 7);
+    CHECK(entry(spdlog::level::info, event_id::config_reloaded)->type == EVENTLOG_INFORMATION_TYPE);
+    CHECK(entry(spdlog::level::err, event_id::config_reload_failed)->id == 8);
+    CHECK(entry(spdlog::level::err, event_id::config_reload_failed)->type == EVENTLOG_ERROR_TYPE);
     CHECK(entry(spdlog::level::debug, event_id::started)->type == EVENTLOG_INFORMATION_TYPE);
 
     // Untagged lines: warnings and errors only, under the generic IDs.
@@ -174,7 +178,7 @@ TEST_CASE("windows: authshim.exe carries a message for every event ID") {
     REQUIRE(module.handle);
 
     const std::wstring insertion = L"authshim-test-line \u20AC 127.0.0.1:3128";
-    for (const DWORD id : {1UL, 2UL, 3UL, 4UL, 5UL, 6UL}) {
+    for (const DWORD id : {1UL, 2UL, 3UL, 4UL, 5UL, 6UL, 7UL, 8UL}) {
         const std::wstring text = format_message(module.handle, id, insertion);
         INFO("message " << id << ": " << win32::narrow(text));
         CHECK(text.find(insertion) != std::wstring::npos);
@@ -191,6 +195,6 @@ TEST_CASE("windows: authshim.exe carries a message for every event ID") {
         CHECK(text.size() <= insertion.size() + 2); // at most a line break after it
     }
     // No message under an ID that is not ours (IDs carry no severity or facility bits).
-    CHECK(format_message(module.handle, 7, insertion).empty());
+    CHECK(format_message(module.handle, 9, insertion).empty());
     CHECK(format_message(module.handle, 0xC0000003, insertion).empty());
 }
