@@ -92,6 +92,12 @@ int reload_command(std::vector<std::string> args) {
     if (!cfg->admin.listen) return reload_without_admin(*cfg, std::cout, std::cerr);
 
     const auto& admin = *cfg->admin.listen;
+    if (admin.port == 0) {
+        std::cerr << "authshim: admin.listen is " << admin.to_string()
+                  << ": port 0 lets the running instance pick any free port, so `reload` cannot "
+                     "know where to ask; give admin.listen a fixed port (or send SIGHUP)\n";
+        return 3;
+    }
     // A wildcard admin address is reached on the loopback address of its family.
     std::string host = admin.host;
     if (host == "0.0.0.0") host = "127.0.0.1";

@@ -19,6 +19,10 @@ Digest, which Wine's WinHTTP cannot answer itself.
 6. winhttp_fetch through the machine proxy (authshim): 200 and the origin's bytes; straight at
    Squid: 407. Squid logged the authenticated request with the user name, and no 407 for
    requests that carried credentials.
+6b. The admin endpoint (from the Linux side): /healthz 200, /status shows Digest verified and
+   the 2xx, /metrics the 200. `authshim reload` through POST /reload; then, with admin.listen
+   set to null in the file, `authshim reload` sends SERVICE_CONTROL_PARAMCHANGE through the
+   service control manager: the service logs the reload and closes its admin endpoint.
 7. `service stop` (status: 3), `service uninstall` (reverts the WinHTTP setting it applied),
    `winhttp revert` (then nothing is left to revert): not installed (exit 4), no authshim.exe
    process left, both views exactly as in step 2, the saved state gone, the port closed.
@@ -134,6 +138,18 @@ class Steps:
         lines += [f"  {took:7.2f}s  {name}" for name, took in self.done]
         lines.append(f"  {sum(t for _, t in self.done):7.2f}s  total")
         return "\n".join(lines)
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """GET `url` (the service's admin endpoint) from the Linux side: (status, body text)."""
+    import urllib.error
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a *_proxy
+    try:
+        with opener.open(url, timeout=20) as res:
+            return res.status, res.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
 
 
 def _print_runs(prefix: WinePrefix):
@@ -286,6 +302,10 @@ def test_service_winhttp_digest_end_to_end(tmp_root, password, squid, origin, pr
             listen_port = candidate_port()
             while listen_port in (3128, squid.port, origin.http_port, origin.tls_port):
                 listen_port = candidate_port()
+            admin_port = candidate_port()
+            while admin_port in (3128, 3129, listen_port, squid.port, origin.http_port,
+                                 origin.tls_port):
+                admin_port = candidate_port()
             config = {
                 "listen": [f"{LOOPBACK}:{listen_port}"],
                 # The credentials entry does not exist yet: `credentials set` adds it (it edits
@@ -296,6 +316,7 @@ def test_service_winhttp_digest_end_to_end(tmp_root, password, squid, origin, pr
                 "timeouts": {"connect": "5s", "client_header": "15s", "upstream_response": "15s",
                              "tunnel_idle": "5m", "shutdown": "5s"},
                 "log": {"level": "trace", "file": LOG_WIN},
+                "admin": {"listen": f"{LOOPBACK}:{admin_port}"},
             }
             config_path.parent.mkdir(parents=True, exist_ok=True)
             config_path.write_text(json.dumps(config, indent=2) + "\n")
@@ -398,6 +419,47 @@ def test_service_winhttp_digest_end_to_end(tmp_root, password, squid, origin, pr
             assert denied, f"Squid logged no 407 for the direct fetch:\n{direct.access.text()}"
             print(f"through authshim: {len(body)} bytes, Squid: "
                   f"{' | '.join(' '.join(f[3:8]) for f in window.access.lines())}")
+
+        # ---- 6b. admin endpoint and reload ---------------------------------------------------
+        with steps("6b. admin endpoint; reload through it, then through "
+                   "SERVICE_CONTROL_PARAMCHANGE"):
+            base = f"http://{LOOPBACK}:{admin_port}"
+            code, body = http_get(base + "/healthz")
+            assert code == 200 and body.startswith("ok: listening on"), (code, redact(body))
+            code, body = http_get(base + "/status")
+            assert code == 200, (code, redact(body))
+            up = json.loads(body)["upstreams"][0]
+            assert (up["scheme"], up["lockout"]["state"], up["requests"]["2xx"] >= 1) == \
+                ("digest", "verified", True), redact(body)
+            code, body = http_get(base + "/metrics")
+            assert code == 200 and 'authshim_requests_total{upstream="squid",code="200"}' in body, \
+                redact(body[-3000:])
+            texts = [body]
+            # `authshim reload` (the default config): the admin endpoint's POST /reload.
+            r = authshim("reload")
+            assert "configuration reloaded" in r.out, r.describe(redact)
+            # The admin endpoint switched off in the file: `authshim reload` now asks the service
+            # control manager, which passes SERVICE_CONTROL_PARAMCHANGE to the service.
+            cfg = json.loads(config_path.read_text())
+            cfg["admin"] = {"listen": None}
+            config_path.write_text(json.dumps(cfg, indent=2) + "\n")
+            r = authshim("reload")
+            assert "reload requested from the authshim service" in r.out, r.describe(redact)
+            deadline = time.monotonic() + 20
+            wanted = "configuration reloaded (SERVICE_CONTROL_PARAMCHANGE)"
+            while wanted not in log_path.read_text(errors="replace") and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+            log_text = log_path.read_text(errors="replace")
+            assert wanted in log_text and "admin endpoint closed" in log_text, \
+                redact(log_text[-4000:])
+            deadline = time.monotonic() + 10
+            while port_accepts(admin_port) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not port_accepts(admin_port), "the admin endpoint still accepts"
+            hits = [label for t in texts for needle, label in needles.items()
+                    if needle.decode("utf-8", "replace") in t]
+            assert not hits, f"secret in an admin answer: {hits}"
 
         # ---- 7. stop, uninstall, revert ------------------------------------------------------
         with steps("7. service stop; service uninstall; winhttp revert"):

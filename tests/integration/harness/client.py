@@ -312,3 +312,86 @@ def clients_not_all_200(results: list[list], count: int) -> list:
     times 200."""
     return [(i, len(r), r[-1] if r else None) for i, r in enumerate(results)
             if len(r) != count or any(s != 200 for s in r)]
+
+
+class ClientLoop:
+    """Traffic in the background while a test changes something (a reload): `keepalive`
+    threads each sending GETs of `url` one after another over one client connection (a new one
+    when authshim or the upstream closes it), and `fresh` threads opening a new connection per
+    request. Every outcome is kept with its time: the status, or the exception's text.
+    `start()`, then `stop()` joins the threads and returns the outcomes."""
+
+    def __init__(self, port: int, url: str, keepalive: int = 2, fresh: int = 1,
+                 expected: bytes | None = None, pause: float = 0.0):
+        self.port = port
+        self.url = url
+        host = url.split("/")[2]
+        self.request = f"GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        self.expected = expected
+        self.pause = pause
+        self.outcomes: list[tuple[float, object]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(True,), daemon=True)
+                         for _ in range(keepalive)]
+        self._threads += [threading.Thread(target=self._run, args=(False,), daemon=True)
+                          for _ in range(fresh)]
+
+    def _record(self, outcome):
+        with self._lock:
+            self.outcomes.append((time.monotonic(), outcome))
+
+    def _run(self, keepalive: bool):
+        timeout = 30 * slow_factor()
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = RawConn(self.port, timeout=timeout)
+                conn.send(self.request)
+                resp = conn.read_response(timeout=timeout)
+                ok = self.expected is None or resp.body == self.expected
+                self._record(resp.status if ok else f"{resp.status} with a wrong body")
+                closes = (resp.header("Connection") or "").lower() == "close"
+                if not keepalive or closes:
+                    conn.close()
+                    conn = None
+            except Exception as e:  # noqa: BLE001 - recorded as the outcome
+                self._record(f"{type(e).__name__}: {e}")
+                if conn is not None:
+                    conn.close()
+                conn = None
+            if self.pause:
+                self._stop.wait(self.pause)
+        if conn is not None:
+            conn.close()
+
+    def start(self) -> "ClientLoop":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.outcomes)
+
+    def wait_for(self, n: int, timeout: float = 30.0):
+        """Until `n` more outcomes than now were recorded."""
+        target = self.count() + n
+        deadline = time.monotonic() + timeout * slow_factor()
+        while self.count() < target:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the client loop made {self.count()} of {target} requests "
+                                     f"within {timeout} s")
+            time.sleep(0.02)
+
+    def stop(self) -> list[tuple[float, object]]:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60 * slow_factor())
+        with self._lock:
+            return list(self.outcomes)
+
+    @staticmethod
+    def failures(outcomes, since: float = 0.0) -> list:
+        return [(round(t - since, 3), o) for t, o in outcomes if t >= since and o != 200]
