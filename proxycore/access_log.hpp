@@ -48,14 +48,16 @@ struct access_record {
     std::string_view host;                      ///< the target's `host[:port]`, `-` when unknown
     std::string_view target;     ///< the request target as sent (absolute-form URL, authority
                                  ///< for CONNECT, origin-form path); empty when unknown
-    unsigned status = 0;         ///< status sent to the client; 0: none (the client went away)
-    std::uint64_t bytes_in = 0;  ///< bytes received from the client (heads and bodies)
-    std::uint64_t bytes_out = 0; ///< bytes sent to the client (heads and bodies)
+    unsigned status = 0;         ///< status sent to the client; 0: none; 499: the client went away
+    std::uint64_t bytes_in = 0;  ///< body and tunnel bytes received from the client
+    std::uint64_t bytes_out = 0; ///< body and tunnel bytes sent to the client
     std::chrono::microseconds duration{0};
     std::string_view upstream; ///< upstream name, empty when the request was not routed there
     std::string_view scheme;   ///< `basic`, `digest`, or empty (none sent)
     unsigned challenges = 0;   ///< 407s received (and answered, or not) for this request
-    std::string_view error;    ///< why it failed, when it did (never secret); empty otherwise
+    /// Why it failed, when it did (an error answer's text, or why the response broke off after
+    /// its head was sent); never secret; empty otherwise.
+    std::string_view error;
 };
 
 class access_log {

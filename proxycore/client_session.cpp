@@ -62,7 +62,9 @@ void client_session::log_access(const exchange& x) const {
     const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(
         x.established.value_or(now) - x.start);
     auto& stats = state_->stats;
-    stats.count_response(x.status, duration);
+    // Metrics count what the client got: an exchange whose body broke off, or whose client went
+    // away (499, the access log's word for it), had no complete response.
+    stats.count_response(x.body_broken || x.status == 499 ? 0 : x.status, duration);
     bump(stats.bytes_to_client, x.bytes_to_client);
     bump(stats.bytes_from_client, x.bytes_from_client);
     if (const auto& log = rt_->requests_log) {
@@ -260,9 +262,11 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     if (out.failure != relay_failure::none) {
         // Part of the response has reached the client already: the only honest signal left is
         // to close the connection, so the client cannot take a truncated body for a whole one.
-        spdlog::warn("{} {} from {}: response body transfer failed on the {} side: {}", x.method,
-                     x.host, peer_, out.failure == relay_failure::read ? "upstream" : "client",
-                     out.ec.message());
+        x.body_broken = true;
+        x.error = "the response body broke off on the " +
+                  std::string(out.failure == relay_failure::read ? "upstream" : "client") +
+                  " side after " + std::to_string(out.bytes) + " bytes: " + out.ec.message();
+        spdlog::warn("{} {} from {}: {}", x.method, x.host, peer_, x.error);
         co_return false;
     }
     if (upstream_keep && body_sent && out.complete) {
@@ -287,7 +291,9 @@ asio::awaitable<bool> client_session::request_body_failed(exchange& x, const rel
         status = http::status::request_timeout;
         text = "the request body stalled for timeouts.client_header (" +
                format_duration(rt_->cfg.timeouts.client_header) + ")";
-    } else if (out.ec.category() == make_error_code(http::error::bad_chunk).category()) {
+    } else if (out.ec != http::error::partial_message &&
+               out.ec.category() == make_error_code(http::error::bad_chunk).category()) {
+        // (partial_message: the client closed before its body was complete, below.)
         bump(state_->stats.bad_requests);
         status = http::status::bad_request;
         text = "malformed request body: " + out.ec.message();

@@ -74,6 +74,7 @@ asio::awaitable<relay_outcome> client_session::read_body(exchange& x, request_pa
         if (ec) {
             outcome.failure = relay_failure::read;
             outcome.ec = ec;
+            x.bytes_from_client += out.size(); // what arrived before it failed
             co_return outcome;
         }
     }
@@ -207,9 +208,9 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             auto out = co_await relay_message(parser, client_, buffer_, timeouts.client_header,
                                               head_, request_framing(parser), conn->stream,
                                               timeouts.upstream_response);
+            x.bytes_from_client += out.bytes; // what reached the upstream, also on failure
             if (out.failure == relay_failure::read) co_return co_await request_body_failed(x, out);
             wec = out.ec;
-            x.bytes_from_client += out.bytes;
             // After a failed write the rest of the client's body is unread: no keep-alive.
             body_sent = out.failure == relay_failure::none;
         }

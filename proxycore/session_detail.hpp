@@ -66,7 +66,8 @@ struct client_session::exchange {
     bool upstream_used = false;   ///< the request was routed to the upstream
     const char* scheme = nullptr; ///< the scheme of the last credentials sent, if any
     unsigned challenges = 0;      ///< 407s received for this request
-    std::string error;            ///< the text of an error answer
+    std::string error;            ///< the text of an error answer, or why the exchange broke off
+    bool body_broken = false;     ///< the response body broke off after the head was sent
     unsigned client_version = 11;
     bool client_keep_alive = false;
     target_authority target;
