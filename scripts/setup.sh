@@ -21,9 +21,11 @@ build_packages=(
 # test_auth_apache.py (apache2-bin's modules; `apache2-utils` also gives htpasswd). `stunnel4`:
 # TLS in front of Squid for the https:// upstream tests (it starts nothing without a config in
 # /etc/stunnel).
+# prometheus: only for `promtool check metrics` on the admin endpoint's /metrics (the daemon is
+# stopped and disabled below, like the other servers).
 test_packages=(
     squid nginx apache2 curl openssl python3 python3-pytest apache2-utils procps iproute2
-    ca-certificates stunnel4
+    ca-certificates stunnel4 prometheus
 )
 # The Windows cross-build and its tests (../shared/docs/WINDOWS-TESTING.md): mingw-w64 with posix
 # threads, Wine (64-bit) to run the .exe files, dpkg-dev for `apt-get source openssl`
@@ -34,7 +36,7 @@ windows_packages=(
 # Packages whose postinst may start a daemon; each name is also the daemon's process name and its
 # systemd unit. (apache2's other unit, apache-htcacheclean, is disabled by its postinst on a first
 # install and never started.)
-services=(squid nginx apache2)
+services=(squid nginx apache2 prometheus)
 
 log() { printf '[setup] %s\n' "$*"; }
 run() {

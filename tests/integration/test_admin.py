@@ -63,6 +63,7 @@ def squid_basic(tmp_root):
 
 def authed_config(squid, secrets_dir, nginx, user=USER, password=PASSWORD, **sections):
     pw_file = write_secret(secrets_dir / f"{user}-{abs(hash(password))}.pw", password)
+    sections.setdefault("log", {"level": "trace"})  # the secrets scan wants the most output
     return make_config(squid.address, upstream_name="corp",
                        upstreams=[{"name": "corp", "address": squid.address,
                                    "credentials": "machine", "schemes": ["basic"]}],

@@ -80,6 +80,7 @@ def squid_basic(tmp_root):
 
 
 def config_with(upstream: str, pw_file, user: str, **sections) -> dict:
+    sections.setdefault("log", {"level": "trace"})  # the secrets scan wants the most output
     return make_config(upstream, upstream_name="corp",
                        upstreams=[{"name": "corp", "address": upstream,
                                    "credentials": "machine", "schemes": ["digest", "basic"]}],

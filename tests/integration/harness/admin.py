@@ -191,10 +191,10 @@ def metric(samples: dict, name: str, **labels) -> float:
 
 
 def promtool_check(text: str) -> str | None:
-    """`promtool check metrics` on `text`: None when it is content, else what it said. None too
-    when promtool is not installed (the strict reader above still runs)."""
+    """`promtool check metrics` on `text` (lint included): None when it is content, else what
+    it said. promtool comes with Debian's prometheus package (scripts/setup.sh installs it)."""
     if not shutil.which(PROMTOOL):
-        return None
+        return f"{PROMTOOL} is missing: install Debian's prometheus package (scripts/setup.sh)"
     cp = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(), capture_output=True,
                         timeout=60)
     if cp.returncode == 0:
