@@ -39,19 +39,36 @@ else()
     find_package(spdlog REQUIRED)
 endif()
 
-# cpp-httplib (admin endpoint only). Debian's /usr/include/httplib.h declares only; its code is
-# in libcpp-httplib.so, built with OpenSSL, zlib and brotli support: the defines that change the
-# classes' layout must match, so the Linux build takes both from pkg-config. The Windows
-# cross-build compiles the whole single header, which scripts/fetch-httplib.sh takes from
-# Debian's source package (cached like OpenSSL); MSVC users get it from vcpkg.
-if(CMAKE_CROSSCOMPILING AND MINGW)
+# cpp-httplib (admin endpoint only): the whole single header of Debian's source package with
+# Debian's patches (scripts/fetch-httplib.sh, cached in $AUTHSHIM_CACHE or ~/.cache/authshim, run
+# here when the cache has none), compiled in without TLS, zlib or brotli, the same on Linux and
+# in the Windows cross-build. Not Debian's libcpp-httplib.so: that one is built with OpenSSL,
+# zlib and brotli, so it would load four more libraries and initialise OpenSSL at start-up
+# (about 3.5 MB more resident memory for an endpoint that needs none of it), and its header
+# holds declarations only. MSVC users get the library from vcpkg.
+if(MSVC)
+    find_package(httplib CONFIG REQUIRED)
+    add_library(cpp_httplib INTERFACE)
+    target_link_libraries(cpp_httplib INTERFACE httplib::httplib)
+else()
+    if(DEFINED ENV{AUTHSHIM_CACHE})
+        set(_authshim_cache "$ENV{AUTHSHIM_CACHE}")
+    else()
+        set(_authshim_cache "$ENV{HOME}/.cache/authshim")
+    endif()
     if(NOT AUTHSHIM_HTTPLIB_DIR)
-        if(DEFINED ENV{AUTHSHIM_CACHE})
-            set(_authshim_cache "$ENV{AUTHSHIM_CACHE}")
-        else()
-            set(_authshim_cache "$ENV{HOME}/.cache/authshim")
-        endif()
         file(GLOB _httplib_stamps "${_authshim_cache}/cpp-httplib-*/.complete")
+        if(NOT _httplib_stamps)
+            message(STATUS "cpp-httplib: fetching the header (scripts/fetch-httplib.sh)")
+            execute_process(COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/../scripts/fetch-httplib.sh
+                                    ${_authshim_cache}
+                            RESULT_VARIABLE _httplib_rc ERROR_VARIABLE _httplib_err
+                            OUTPUT_QUIET)
+            if(NOT _httplib_rc EQUAL 0)
+                message(FATAL_ERROR "scripts/fetch-httplib.sh failed:\n${_httplib_err}")
+            endif()
+            file(GLOB _httplib_stamps "${_authshim_cache}/cpp-httplib-*/.complete")
+        endif()
         if(_httplib_stamps)
             list(SORT _httplib_stamps COMPARE NATURAL ORDER DESCENDING)
             list(GET _httplib_stamps 0 _httplib_stamp)
@@ -63,18 +80,13 @@ if(CMAKE_CROSSCOMPILING AND MINGW)
         message(FATAL_ERROR "the whole cpp-httplib header is missing: run scripts/fetch-httplib.sh "
                             "(or set AUTHSHIM_HTTPLIB_DIR to the folder holding httplib.h)")
     endif()
+    message(STATUS "cpp-httplib: ${AUTHSHIM_HTTPLIB_DIR}")
     add_library(cpp_httplib INTERFACE)
-    target_include_directories(cpp_httplib SYSTEM INTERFACE ${AUTHSHIM_HTTPLIB_DIR})
-    target_link_libraries(cpp_httplib INTERFACE ws2_32 crypt32)
-elseif(MSVC)
-    find_package(httplib CONFIG REQUIRED)
-    add_library(cpp_httplib INTERFACE)
-    target_link_libraries(cpp_httplib INTERFACE httplib::httplib)
-else()
-    find_package(PkgConfig REQUIRED)
-    pkg_check_modules(AUTHSHIM_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
-    add_library(cpp_httplib INTERFACE)
-    target_link_libraries(cpp_httplib INTERFACE PkgConfig::AUTHSHIM_HTTPLIB Threads::Threads)
+    target_include_directories(cpp_httplib SYSTEM BEFORE INTERFACE ${AUTHSHIM_HTTPLIB_DIR})
+    target_link_libraries(cpp_httplib INTERFACE Threads::Threads)
+    if(WIN32)
+        target_link_libraries(cpp_httplib INTERFACE ws2_32)
+    endif()
 endif()
 
 # Asio and Beast are compiled once, in proxycore/asio_impl.cpp.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Extracts the whole single-header cpp-httplib (declarations and code) from Debian's source
 # package, with Debian's patches applied (0.11.4+ds-1+deb12u1 carries the CVE-2023-26130 fix),
-# for the Windows cross-build. Debian's /usr/include/httplib.h holds declarations only: its code
-# is in libcpp-httplib.so, which the Linux build links (cmake/authshim_dependencies.cmake).
+# for the admin endpoint (cmake/authshim_dependencies.cmake runs this when its cache has none).
+# Debian's binary package would not do: its /usr/include/httplib.h holds declarations only, and
+# its libcpp-httplib.so brings OpenSSL, zlib and brotli into the process.
 #
 #   scripts/fetch-httplib.sh [CACHE_DIR]
 #
@@ -17,8 +18,8 @@ log() { printf '[httplib] %s\n' "$*" >&2; }
 
 cache="${1:-${AUTHSHIM_CACHE:-$HOME/.cache/authshim}}"
 
-# The version of the installed -dev package first (the Linux build uses it), then what the
-# deb-src entries offer, newest first.
+# The version of an installed libcpp-httplib-dev first (if any), then what the deb-src entries
+# offer, newest first.
 mapfile -t versions < <(
     {
         dpkg-query -W -f='${Version}\n' libcpp-httplib-dev 2>/dev/null || true

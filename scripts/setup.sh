@@ -11,9 +11,11 @@
 # again. Anything that ran before is left alone.
 set -euo pipefail
 
+# cpp-httplib is not among them: the build takes the whole header from Debian's source package
+# (scripts/fetch-httplib.sh, through dpkg-dev's `apt-get source` and the deb-src entry below).
 build_packages=(
-    build-essential cmake ninja-build pkg-config
-    libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+    build-essential cmake ninja-build pkg-config dpkg-dev
+    libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
     catch2
 )
 # `nginx` is the real server package in bookworm (nginx-light is a wrapper that depends on it and
@@ -28,10 +30,10 @@ test_packages=(
     ca-certificates stunnel4 prometheus
 )
 # The Windows cross-build and its tests (../shared/docs/WINDOWS-TESTING.md): mingw-w64 with posix
-# threads, Wine (64-bit) to run the .exe files, dpkg-dev for `apt-get source openssl`
-# (scripts/build-openssl-mingw.sh builds a static mingw OpenSSL from Debian's source package).
+# threads, Wine (64-bit) to run the .exe files (scripts/build-openssl-mingw.sh builds a static
+# mingw OpenSSL from Debian's source package with dpkg-dev's `apt-get source`).
 windows_packages=(
-    g++-mingw-w64-x86-64-posix mingw-w64 wine wine64 dpkg-dev
+    g++-mingw-w64-x86-64-posix mingw-w64 wine wine64
 )
 # Packages whose postinst may start a daemon; each name is also the daemon's process name and its
 # systemd unit. (apache2's other unit, apache-htcacheclean, is disabled by its postinst on a first

@@ -62,7 +62,6 @@ stage release-test ctest --test-dir build/release -L integration --output-on-fai
 # (service, WinHTTP, DPAPI credentials, a WinHTTP client through authshim to a Digest Squid)
 # under Wine.
 stage windows-openssl bash scripts/build-openssl-mingw.sh
-stage windows-httplib bash scripts/fetch-httplib.sh
 stage windows-configure cmake --preset mingw
 stage windows-build cmake --build build/mingw -j "$build_jobs"
 stage windows-test bash scripts/wine-ctest.sh build/mingw || failed+=(windows-test)
