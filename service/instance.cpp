@@ -31,11 +31,10 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     return out;
 }
 
-std::string config_hash(const config::config& cfg) {
+std::string config_hash(const std::string& display_json) {
     // Of the effective configuration with secrets masked: stable across restarts and machines
     // with the same file, and no help to anyone guessing a password.
-    const auto hex =
-        auth::crypto::hex_hash(auth::crypto::hash_kind::sha256, {config::to_display_json(cfg)});
+    const auto hex = auth::crypto::hex_hash(auth::crypto::hash_kind::sha256, {display_json});
     return hex ? "sha256:" + *hex : std::string();
 }
 
@@ -78,7 +77,10 @@ instance::~instance() {
 void instance::set_config_facts(const config::config& cfg) {
     const auto& up = cfg.upstreams.at(0);
     facts_.config_path = cfg.source.string();
-    facts_.config_hash = config_hash(cfg);
+    // Hashed when /status first asks (facts()): OpenSSL's digest set-up costs ~2 MB of resident
+    // memory, which a Basic upstream never needs otherwise.
+    facts_.config_hash.clear();
+    config_display_ = config::to_display_json(cfg);
     facts_.config_loaded_ms = unix_ms_now();
     facts_.upstream_name = up.name;
     facts_.upstream_address = up.address.to_string();
@@ -299,8 +301,10 @@ reload_report instance::do_reload(const std::string& trigger) {
     return report;
 }
 
-status_facts instance::facts() const {
+status_facts instance::facts() {
     std::lock_guard lock(facts_mutex_);
+    if (facts_.config_hash.empty() && !config_display_.empty())
+        facts_.config_hash = config_hash(config_display_);
     return facts_;
 }
 

@@ -66,7 +66,7 @@ private:
     };
     reload_report do_reload(const std::string& trigger);
     void reload_worker();
-    status_facts facts() const;
+    status_facts facts();                             // computes the config hash on first use
     void set_config_facts(const config::config& cfg); // requires facts_mutex_
     admin_handlers make_admin_handlers();
     admin_response healthz();
@@ -82,8 +82,9 @@ private:
     std::shared_ptr<proxycore::access_log> access_log_;
 
     mutable std::mutex facts_mutex_;
-    status_facts facts_;                         // guarded by facts_mutex_
-    config::endpoint health_target_;             // guarded by facts_mutex_
+    status_facts facts_;             // guarded by facts_mutex_
+    std::string config_display_;     // guarded by facts_mutex_: the masked config, to hash
+    config::endpoint health_target_; // guarded by facts_mutex_
     std::chrono::milliseconds health_timeout_{}; // guarded by facts_mutex_
 
     std::mutex health_mutex_;                   // serialises the active upstream check
