@@ -57,8 +57,8 @@ from harness import secrets
 from harness.authshim import make_config
 from harness.client import ConnectionClosed, RawConn, curl
 from harness.secrets import write_secret
-from harness.squid import BASIC_NCSA_AUTH, DIGEST_FILE_AUTH, Squid, SquidAuth, squid_available
-from harness.squid_auth import write_digest_file, write_htpasswd
+from harness.squid import squid_available
+from harness.squid_auth import basic_squid, digest_squid
 from harness.util import LOOPBACK, reserved_closed_port, slow_factor, wait_until
 
 pytestmark = pytest.mark.skipif(not squid_available(), reason="squid is not installed")
@@ -214,30 +214,16 @@ def big(nginx):
 @pytest.fixture(scope="module")
 def squid_basic(tmp_root):
     """A Squid that demands Basic (basic_ncsa_auth), as in test_auth_squid.py."""
-    s = Squid(tmp_root, name="squid-basic-al")
-    d = s.prepare_dir()
-    htpasswd = write_htpasswd(d / "htpasswd", {USER: PASSWORD, CLIENT_USER: CLIENT_PASSWORD}, "-B")
-    s.auth = [SquidAuth("basic", [BASIC_NCSA_AUTH, htpasswd], realm=REALM,
-                        options=["casesensitive on", "credentialsttl 1 second"])]
-    s.start()
-    try:
+    with basic_squid(tmp_root, "squid-basic-al", {USER: PASSWORD, CLIENT_USER: CLIENT_PASSWORD},
+                     algorithm="-B", realm=REALM) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def squid_digest(tmp_root):
-    s = Squid(tmp_root, name="squid-digest-al")
-    d = s.prepare_dir()
-    passwords = write_digest_file(d / "digest-passwords", {DIGEST_USER: PASSWORD}, REALM)
-    s.auth = [SquidAuth("digest", [DIGEST_FILE_AUTH, passwords], realm=REALM,
-                        options=["nonce_max_count 50"])]
-    s.start()
-    try:
+    with digest_squid(tmp_root, "squid-digest-al", {DIGEST_USER: PASSWORD}, REALM,
+                      options=["nonce_max_count 50"]) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def open_config(squid, nginx, access_log, name="squid-open", **sections) -> dict:

@@ -21,7 +21,6 @@ import base64
 import json
 import re
 import signal
-import time
 
 import pytest
 
@@ -29,8 +28,8 @@ from harness import admin, secrets
 from harness.authshim import make_config, run_cli
 from harness.client import RawConn
 from harness.secrets import write_secret
-from harness.squid import BASIC_NCSA_AUTH, CONN_LOG, Squid, SquidAuth, SquidWindow, squid_available
-from harness.squid_auth import HelperLog, write_htpasswd
+from harness.squid import SquidWindow, squid_available
+from harness.squid_auth import basic_squid
 from harness.util import candidate_port, reserved_closed_port, slow_factor, wait_until
 
 pytestmark = pytest.mark.skipif(not squid_available(), reason="squid is not installed")
@@ -45,20 +44,13 @@ TOKEN = "admin-token-Vb71-Qz"
 
 @pytest.fixture(scope="module")
 def squid_basic(tmp_root):
-    s = Squid(tmp_root, name="squid-admin", extra=CONN_LOG.format(dir=tmp_root / "squid-admin"))
-    d = s.prepare_dir()
-    htpasswd = write_htpasswd(d / "htpasswd", {USER: PASSWORD, LOCK_USER: LOCK_PASSWORD})
-    s.helper_log = HelperLog(d, "basic", [BASIC_NCSA_AUTH, htpasswd])
-    s.auth = [SquidAuth("basic", s.helper_log.program,
-                        options=["casesensitive on", "credentialsttl 5 minutes"])]
-    s.start()
     for user, password in ((USER, PASSWORD), (LOCK_USER, LOCK_PASSWORD), (LOCK_USER, WRONG)):
         secrets.register(user, password)
     secrets.register("admin.token", TOKEN)
-    try:
+    with basic_squid(tmp_root, "squid-admin", {USER: PASSWORD, LOCK_USER: LOCK_PASSWORD},
+                     options=["casesensitive on", "credentialsttl 5 minutes"],
+                     conn_log=True) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def authed_config(squid, secrets_dir, nginx, user=USER, password=PASSWORD, **sections):

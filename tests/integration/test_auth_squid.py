@@ -42,10 +42,8 @@ from harness.authshim import make_config, run_cli
 from harness.client import (burst, clients_not_all_200, curl, get_keepalive, run_parallel_clients,
                             sha256_file, summarize)
 from harness.secrets import write_secret
-from harness.squid import (BASIC_NCSA_AUTH, CONN_LOG, DIGEST_FILE_AUTH, Squid, SquidAuth,
-                           SquidWindow, squid_available)
-from harness.squid_auth import (HelperLog, digest_ha1, digest_plain_line_ok, write_digest_file,
-                                write_htpasswd)
+from harness.squid import SquidWindow, squid_available
+from harness.squid_auth import basic_squid, digest_ha1, digest_plain_line_ok, digest_squid
 from harness.util import slow_factor, wait_until
 
 pytestmark = pytest.mark.skipif(not squid_available(), reason="squid is not installed")
@@ -77,35 +75,18 @@ def _remember_secret(user: str, password: str, digest: bool):
 
 @pytest.fixture(scope="module")
 def squid_basic(tmp_root):
-    s = Squid(tmp_root, name="squid-basic", extra=CONN_LOG.format(dir=tmp_root / "squid-basic"))
-    d = s.prepare_dir()
     users = {BASIC_USER: BASIC_PW, SPECIAL_USER: SPECIAL_PW, **LOCK_USERS}
-    htpasswd = write_htpasswd(d / "htpasswd", users, "-B")
-    s.helper_log = HelperLog(d, "basic", [BASIC_NCSA_AUTH, htpasswd])
-    s.auth = [SquidAuth("basic", s.helper_log.program,
-                        options=["casesensitive on", "credentialsttl 1 second"])]
-    s.start()
-    try:
+    with basic_squid(tmp_root, "squid-basic", users, algorithm="-B", conn_log=True) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")
 def squid_digest(tmp_root):
-    s = Squid(tmp_root, name="squid-digest", extra=CONN_LOG.format(dir=tmp_root / "squid-digest"))
-    d = s.prepare_dir()
     users = {DIGEST_USER: DIGEST_PW, SPECIAL_USER: SPECIAL_PW, DIGEST_LOCK_USER: DIGEST_LOCK_PW}
     # DIGEST_USER in the plain `user:password` form, SPECIAL_USER as {HHA1} (it has a ':').
-    passwords = write_digest_file(d / "digest-passwords", users, REALM)
-    s.helper_log = HelperLog(d, "digest", [DIGEST_FILE_AUTH, passwords])
-    s.auth = [SquidAuth("digest", s.helper_log.program, realm=REALM,
-                        options=["nonce_max_count 50", "nonce_max_duration 30 minutes"])]
-    s.start()
-    try:
+    with digest_squid(tmp_root, "squid-digest", users, REALM, conn_log=True,
+                      options=["nonce_max_count 50", "nonce_max_duration 30 minutes"]) as s:
         yield s
-    finally:
-        s.stop()
 
 
 class Setup:

@@ -39,8 +39,8 @@ from harness import admin, secrets
 from harness.authshim import make_config, run_cli
 from harness.client import CURL, ClientLoop, RawConn, sha256_file
 from harness.secrets import write_secret
-from harness.squid import BASIC_NCSA_AUTH, Squid, SquidAuth, squid_available
-from harness.squid_auth import HelperLog, write_htpasswd
+from harness.squid import squid_available
+from harness.squid_auth import basic_squid, write_htpasswd
 from harness.strict_proxy import BASIC, StrictProxy
 from harness.util import LOOPBACK, candidate_port, clean_env, slow_factor, wait_until
 
@@ -62,21 +62,13 @@ USERS = {ROT_USER: OLD_PW, LOCK_USER: LOCK_PW}
 
 @pytest.fixture(scope="module")
 def squid_basic(tmp_root):
-    s = Squid(tmp_root, name="squid-reload")
-    d = s.prepare_dir()
-    s.htpasswd = write_htpasswd(d / "htpasswd", USERS)
-    s.helper_log = HelperLog(d, "basic", [BASIC_NCSA_AUTH, s.htpasswd])
-    s.auth = [SquidAuth("basic", s.helper_log.program,
-                        options=["casesensitive on", "credentialsttl 5 minutes"])]
-    s.start()
     for user, password in ((ROT_USER, OLD_PW), (ROT_USER, NEW_PW), (LOCK_USER, LOCK_PW),
                            (LOCK_USER, LOCK_WRONG), (STRICT_USER, STRICT_OLD),
                            (STRICT_USER, STRICT_NEW)):
         secrets.register(user, password)
-    try:
+    with basic_squid(tmp_root, "squid-reload", USERS,
+                     options=["casesensitive on", "credentialsttl 5 minutes"]) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def config_with(upstream: str, pw_file, user: str, **sections) -> dict:

@@ -30,8 +30,8 @@ from harness import secrets
 from harness.authshim import make_config, run_cli
 from harness.client import curl, get_keepalive, sha256_file
 from harness.secrets import write_secret
-from harness.squid import BASIC_NCSA_AUTH, CONN_LOG, Squid, SquidAuth, SquidWindow, squid_available
-from harness.squid_auth import HelperLog, write_htpasswd
+from harness.squid import SquidWindow, squid_available
+from harness.squid_auth import basic_squid
 from harness.stunnel import Stunnel, issue_server_cert, make_ca, stunnel_available
 from harness.util import slow_factor
 
@@ -65,17 +65,9 @@ def pki(tmp_root):
 def squid_basic(tmp_root):
     """Squid's client is stunnel: one stunnel->Squid connection (SquidWindow.connections()) per
     authshim TLS connection."""
-    s = Squid(tmp_root, name="squid-tls", extra=CONN_LOG.format(dir=tmp_root / "squid-tls"))
-    d = s.prepare_dir()
-    htpasswd = write_htpasswd(d / "htpasswd", {USER: PASSWORD}, "-B")
-    s.helper_log = HelperLog(d, "basic", [BASIC_NCSA_AUTH, htpasswd])
-    s.auth = [SquidAuth("basic", s.helper_log.program,
-                        options=["casesensitive on", "credentialsttl 1 minute"])]
-    s.start()
-    try:
+    with basic_squid(tmp_root, "squid-tls", {USER: PASSWORD}, algorithm="-B", conn_log=True,
+                     options=["casesensitive on", "credentialsttl 1 minute"]) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture(scope="module")

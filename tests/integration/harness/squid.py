@@ -145,6 +145,17 @@ class Squid(ServerFixture):
         raise RuntimeError(f"Squid did not start: {last_error}")
 
 
+    def __enter__(self) -> "Squid":
+        """`with Squid(...) as s:` starts it and stops it at the end, also on failure."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def count_407(self) -> int:
         """Requests Squid answered with 407 so far (`TCP_DENIED/407` lines of access.log)."""
         return self.access_log().count("TCP_DENIED/407")

@@ -14,7 +14,7 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
-from .squid import Squid
+from .squid import BASIC_NCSA_AUTH, CONN_LOG, DIGEST_FILE_AUTH, Squid, SquidAuth
 
 HTPASSWD = "/usr/bin/htpasswd"
 PYTHON = "/usr/bin/python3"
@@ -140,3 +140,30 @@ class HelperLog:
 
     def total(self) -> int:
         return len(self.lines())
+
+
+def basic_squid(workdir: Path, name: str, users: dict, options=("casesensitive on",
+                                                                 "credentialsttl 1 second"),
+                algorithm: str = "-m", conn_log: bool = False, **auth) -> Squid:
+    """A Squid (not started yet) that demands Basic: `basic_ncsa_auth` behind a HelperLog
+    (`.helper_log`) reading `.htpasswd` (rewritable with write_htpasswd while it runs) with
+    `users`; `options` are its `auth_param basic` lines, `auth` further SquidAuth fields (realm);
+    `conn_log` adds CONN_LOG for SquidWindow."""
+    s = Squid(workdir, name=name, extra=CONN_LOG.format(dir=Path(workdir) / name) if conn_log else "")
+    d = s.prepare_dir()
+    s.htpasswd = write_htpasswd(d / "htpasswd", users, algorithm)
+    s.helper_log = HelperLog(d, "basic", [BASIC_NCSA_AUTH, s.htpasswd])
+    s.auth = [SquidAuth("basic", s.helper_log.program, options=list(options), **auth)]
+    return s
+
+
+def digest_squid(workdir: Path, name: str, users: dict, realm: str, options=(),
+                 conn_log: bool = False) -> Squid:
+    """A Squid (not started yet) that demands Digest: `digest_file_auth` behind a HelperLog
+    (`.helper_log`) reading `.passwords` (write_digest_file's format) with `users`."""
+    s = Squid(workdir, name=name, extra=CONN_LOG.format(dir=Path(workdir) / name) if conn_log else "")
+    d = s.prepare_dir()
+    s.passwords = write_digest_file(d / "digest-passwords", users, realm)
+    s.helper_log = HelperLog(d, "digest", [DIGEST_FILE_AUTH, s.passwords])
+    s.auth = [SquidAuth("digest", s.helper_log.program, realm=realm, options=list(options))]
+    return s
