@@ -139,7 +139,9 @@ asio::awaitable<void> client_session::run() {
     }
 
     for (;;) {
-        rt_ = state_->current; // a reload applies from the next request on
+        // A reload applies from the next request on: the runtime in force when its head has
+        // arrived (the wait for it, up to timeouts.client_header, may span a reload).
+        if (rt_ != state_->current) rt_ = state_->current;
         request_parser parser;
         parser.header_limit(static_cast<std::uint32_t>(rt_->cfg.limits.max_header_bytes));
         parser.body_limit(boost::none);
@@ -153,6 +155,7 @@ asio::awaitable<void> client_session::run() {
             co_await reject_unreadable(rec);
             break;
         }
+        if (rt_ != state_->current) rt_ = state_->current;
         exchange x;
         const bool keep_alive = co_await serve_one(x, parser);
         log_access(x);
@@ -272,10 +275,10 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     if (upstream_keep && body_sent && out.complete) {
         ++conn->exchanges;
         rt_->pool->release(std::move(conn));
-    } else if (rt_->auth) {
+    } else if (x.auth) {
         // The upstream closes this connection (e.g. Apache after 100 requests): its Digest
         // nonce, whose last use has been answered, serves the next connection.
-        rt_->auth->release_nonce(*conn);
+        x.auth->release_nonce(*conn);
     }
     co_return keep;
 }
@@ -340,7 +343,7 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
                                              http::response_header<>& head) {
     const auto& timeouts = rt_->cfg.timeouts;
     bump(state_->stats.tunnels);
-    if (rt_->auth) rt_->auth->release_nonce(*conn);
+    if (x.auth) x.auth->release_nonce(*conn);
     if (!state_->stopping && rt_->pool->claim_spare()) {
         // The next CONNECT finds a connection ready. The state stays alive while the spare
         // connects; request_stop() cancels it.

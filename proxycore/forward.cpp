@@ -141,6 +141,16 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
     bool continue_sent = false;
     int stale_retries = 0;
     int auth_rounds = 0;
+    x.auth = auth_owner;
+    // An attempt prepare() opened (credentials sent, verdict pending) is abandoned on every way
+    // out that brings no verdict (a client body that fails, say): left open, it would keep every
+    // later request waiting for its outcome.
+    struct open_attempt {
+        upstream_auth* auth = nullptr;
+        ~open_attempt() {
+            if (auth) auth->on_abandoned(true);
+        }
+    } attempt;
 
     for (;;) {
         if (!conn) {
@@ -158,6 +168,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             std::optional<std::string_view> body_view;
             if (buffered || !has_body) body_view = std::string_view(body_copy);
             plan = co_await auth->prepare(*conn, req.method_string(), digest_uri, body_view);
+            if (plan.carries_credentials) attempt.auth = auth;
             if (plan.what == upstream_auth::plan::kind::paused) {
                 rt_->pool->release(std::move(conn));
                 const bool keep = x.client_keep_alive && body_sent;
@@ -246,6 +257,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
         conn->stream.expires_never();
         if (!rec) state_->stats.upstream_answered();
 
+        attempt.auth = nullptr; // each way on from here gives its verdict itself
         if (rec) {
             if (auth) auth->on_abandoned(plan.carries_credentials);
             if (reused && may_retry_stale && stale_retries == 0 && is_stale_connection_error(rec)) {
@@ -306,6 +318,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                               x.method, x.host, peer_);
                 auth_owner = std::move(successor);
                 auth = auth_owner.get();
+                x.auth = auth_owner;
             }
             if (!reusable) { // a closed connection's nonce can move to the next one
                 carried_digest = std::move(conn->digest);

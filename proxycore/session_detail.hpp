@@ -3,6 +3,7 @@
 
 #include "proxycore/client_session.hpp"
 #include "proxycore/relay.hpp"
+#include "proxycore/upstream_auth.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -11,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -68,6 +70,9 @@ struct client_session::exchange {
     unsigned challenges = 0;      ///< 407s received for this request
     std::string error;            ///< the text of an error answer, or why the exchange broke off
     bool body_broken = false;     ///< the response body broke off after the head was sent
+    /// The credentials the request went with (the runtime's, or their successor after a reload
+    /// replaced them while it was on its way); null without credentials.
+    std::shared_ptr<upstream_auth> auth;
     unsigned client_version = 11;
     bool client_keep_alive = false;
     target_authority target;
