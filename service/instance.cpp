@@ -62,16 +62,23 @@ instance::instance(config::config cfg, std::optional<std::filesystem::path> defa
     : default_log_file_(std::move(default_log_file)), cfg_(std::move(cfg)) {}
 
 instance::~instance() {
-    // The admin endpoint first: a POST /reload in flight waits for the reload thread.
-    if (admin_) admin_->stop();
+    shut_down();
+}
+
+void instance::shut_down() {
+    // The reload thread first: it is the only other thread that touches admin_. Reloads it has
+    // not begun are answered "stopping" (a POST /reload waiting for one returns); one under way
+    // ends quickly, the server being stopped or stopping.
     {
         std::lock_guard lock(jobs_mutex_);
         quit_ = true;
     }
     jobs_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
-    retired_admin_.reset();
-    admin_.reset();
+    if (admin_) admin_->stop();
+    for (auto& t : retirements_)
+        if (t.joinable()) t.join();
+    retirements_.clear();
 }
 
 void instance::set_config_facts(const config::config& cfg) {
@@ -134,7 +141,7 @@ std::string instance::describe_listeners() const {
 
 void instance::run() {
     server_->run();
-    if (admin_) admin_->stop();
+    shut_down();
 }
 
 void instance::request_stop() {
@@ -194,9 +201,6 @@ void instance::reload_worker() {
             spdlog::error("reload ({}) failed unexpectedly: {}", j.trigger, e.what());
         }
         if (j.done) j.done->set_value(std::move(report));
-        // An admin endpoint replaced by this reload stops only now: its POST /reload, if that
-        // was the trigger, has its answer and can finish.
-        retired_admin_.reset();
     }
 }
 
@@ -278,7 +282,9 @@ reload_report instance::do_reload(const std::string& trigger) {
     for (auto& change : outcome.changes)
         report.changes.push_back(std::move(change));
     if (admin_moves) {
-        retired_admin_ = std::move(admin_);
+        // The old endpoint stops on a thread of its own: stopping waits for its requests, and
+        // one of them may be a POST /reload waiting for this thread (this reload, or the next).
+        if (admin_) retirements_.emplace_back([old = std::move(admin_)]() mutable { old->stop(); });
         admin_ = std::move(new_admin);
         report.changes.push_back(admin_ ? "admin endpoint listening on " +
                                               admin_->local_endpoint().to_string()
@@ -293,6 +299,11 @@ reload_report instance::do_reload(const std::string& trigger) {
         std::lock_guard lock(facts_mutex_);
         set_config_facts(cfg_);
         facts_.last_reload = {unix_ms_now(), true, trigger, {}};
+    }
+    {
+        std::lock_guard lock(health_mutex_); // the upstream may be another one now
+        health_checked_ms_ = 0;
+        health_failure_.reset();
     }
     report.ok = true;
     log_event(event_id::config_reloaded, spdlog::level::info,

@@ -65,6 +65,8 @@ private:
         std::optional<std::promise<reload_report>> done;
     };
     reload_report do_reload(const std::string& trigger);
+    /// Ends the reload thread, then stops the admin endpoints (idempotent; owner thread).
+    void shut_down();
     void reload_worker();
     status_facts facts();                             // computes the config hash on first use
     void set_config_facts(const config::config& cfg); // requires facts_mutex_
@@ -77,8 +79,9 @@ private:
     std::optional<std::filesystem::path> default_log_file_;
     config::config cfg_; // the config in force; reload thread only after start()
     std::unique_ptr<proxycore::server> server_;
-    std::unique_ptr<admin_server> admin_;         // reload thread (and start/stop)
-    std::unique_ptr<admin_server> retired_admin_; // reload thread
+    /// The reload thread while it runs, then the owner (shut_down joins it first).
+    std::unique_ptr<admin_server> admin_;
+    std::vector<std::thread> retirements_; // admin endpoints a reload replaced, stopping; same
     std::shared_ptr<proxycore::access_log> access_log_;
 
     mutable std::mutex facts_mutex_;
