@@ -1,5 +1,6 @@
 #include "service/logging.hpp"
 
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 namespace authshim::service {
 namespace {
@@ -57,10 +59,24 @@ std::optional<std::string> setup_logging(const config::logging& log,
         logger_level = std::min(logger_level, spdlog::level::info);
     }
     extra.insert(extra.begin(), std::move(sink));
-    auto logger = std::make_shared<spdlog::logger>("authshim", extra.begin(), extra.end());
+
+    // One logger for the life of the process, whose sinks and level change in place: threads
+    // log through spdlog's default logger without a lock, so replacing that logger while they
+    // do (set_default_logger) would free it under them. dist_sink_mt swaps its sinks under its
+    // own mutex; the level is atomic.
+    static std::mutex setup_mutex;
+    static std::shared_ptr<spdlog::sinks::dist_sink_mt> sinks;
+    static std::shared_ptr<spdlog::logger> logger;
+    std::lock_guard lock(setup_mutex);
+    if (!logger) {
+        sinks = std::make_shared<spdlog::sinks::dist_sink_mt>();
+        logger = std::make_shared<spdlog::logger>("authshim", sinks);
+        logger->flush_on(spdlog::level::trace); // every line reaches the file at once
+    }
+    sinks->set_sinks(std::move(extra));
     logger->set_level(logger_level);
-    logger->flush_on(spdlog::level::trace); // every line reaches the file at once
-    spdlog::set_default_logger(std::move(logger));
+    // Only where nothing else logs yet (start-up) or another logger was put in (tests).
+    if (spdlog::default_logger_raw() != logger.get()) spdlog::set_default_logger(logger);
     return std::nullopt;
 }
 

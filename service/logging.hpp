@@ -1,8 +1,8 @@
 #pragma once
 /// Sets up authshim's process-wide spdlog logger from the `log` configuration section: to a
 /// rotating file (created with its folder) or to stderr, plus the platform's extra sinks (the
-/// Windows Event Log). Thread safety: call from main before other threads log; a later call
-/// replaces the default logger (spdlog swaps it atomically).
+/// Windows Event Log). Thread safety: any thread; a later call (a reload) changes the sinks and
+/// level of the same logger in place, while other threads go on logging.
 
 #include "config/config.hpp"
 
