@@ -246,6 +246,9 @@ server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_
                                                    rt->cfg.timeouts.connect, state_->stats);
         old->pool->close_all(); // idle connections go; busy ones finish with their exchange
         old->pool->cancel_spare();
+        // What the old upstream did says nothing about the new one (/healthz, /status state).
+        state_->stats.upstream_last_ok_ms.store(0, std::memory_order_relaxed);
+        state_->stats.upstream_last_failure_ms.store(0, std::memory_order_relaxed);
         out.changes.push_back("upstream is now \"" + rt->cfg.upstreams.at(0).name + "\" (" +
                               rt->cfg.upstreams.at(0).address.to_string() +
                               "); pooled connections to the old address closed");

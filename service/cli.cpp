@@ -81,6 +81,7 @@ int check(const std::filesystem::path& file) {
 }
 
 int run(const std::filesystem::path& file) {
+    ignore_early_reload_requests();
     auto cfg = load_config(file, std::cerr);
     if (!cfg) return 1;
     serve_hooks hooks;

@@ -38,6 +38,11 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
 std::function<void()> install_reload_handler(boost::asio::io_context& io,
                                              std::function<void(std::string trigger)> reload);
 
+/// Until install_reload_handler: a reload request (SIGHUP on POSIX, whose default action ends
+/// the process) that arrives while authshim is still starting is ignored; the configuration is
+/// being read anyway. Nothing on Windows.
+void ignore_early_reload_requests();
+
 /// `authshim reload` for a config without an admin endpoint: Windows sends
 /// SERVICE_CONTROL_PARAMCHANGE to the service; POSIX sends SIGHUP to every `authshim run`
 /// process serving the same file (found through /proc). Returns the exit code (see

@@ -46,6 +46,10 @@ void wait_for_hangup(std::shared_ptr<boost::asio::signal_set> signals,
 
 } // namespace
 
+void ignore_early_reload_requests() {
+    std::signal(SIGHUP, SIG_IGN);
+}
+
 std::function<void()> install_reload_handler(boost::asio::io_context& io,
                                              std::function<void(std::string trigger)> reload) {
     auto signals = std::make_shared<boost::asio::signal_set>(io, SIGHUP);

@@ -67,6 +67,8 @@ void install_stop_handlers(boost::asio::io_context& io, std::function<void()> st
     SetConsoleCtrlHandler(on_console_event, TRUE);
 }
 
+void ignore_early_reload_requests() {}
+
 std::function<void()> install_reload_handler(boost::asio::io_context&,
                                              std::function<void(std::string)>) {
     // Windows has no SIGHUP: the service control handler takes SERVICE_CONTROL_PARAMCHANGE
