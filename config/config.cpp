@@ -16,6 +16,18 @@ std::string cidr::to_string() const {
     return detail::format_ip(address) + '/' + std::to_string(prefix_length);
 }
 
+std::string destination_pattern::to_string() const {
+    switch (type) {
+    case kind::host:
+        return name;
+    case kind::subdomains:
+        return "*." + name;
+    case kind::address:
+        return block.to_string();
+    }
+    return "?";
+}
+
 bool cidr::contains(const std::vector<std::uint8_t>& addr) const {
     if (address.size() != 4 && address.size() != 16) return false;
 

@@ -78,10 +78,30 @@ struct credential {
     secret_string password{};
 };
 
+/// One `access.destinations` entry: the request-target hosts it lets through. Names match
+/// names only and address blocks IP literals only (authshim resolves nothing).
+struct destination_pattern {
+    enum class kind {
+        host,       ///< `crl.example.com`: exactly that name
+        subdomains, ///< `*.example.com`: every name below it, at any depth, not the name itself
+        address,    ///< `10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`: IP literals inside the block
+    };
+    kind type = kind::host;
+    /// host and subdomains: the name in lower case without a trailing dot (`example.com` for
+    /// `*.example.com`); empty for address.
+    std::string name;
+    cidr block; ///< address only
+    /// Canonical text that loads back to the same pattern: `*.example.com`, `10.0.0.0/8`.
+    std::string to_string() const;
+    friend bool operator==(const destination_pattern&, const destination_pattern&) = default;
+};
+
 struct access_policy {
     std::vector<cidr> clients;             ///< default: 127.0.0.0/8 and ::1/128
     bool clients_explicit = false;         ///< true when `access.clients` was present in the file
     std::vector<port_range> connect_ports; ///< default: 443
+    /// `access.destinations`; empty: no allow-list, every destination (the default, `null`).
+    std::vector<destination_pattern> destinations;
 };
 
 struct timeouts {

@@ -40,6 +40,15 @@ parsed<port_range> parse_port_range(std::string_view text);
 /// `address` only.
 parsed<upstream> parse_upstream_address(std::string_view text);
 
+/// One `access.destinations` entry (see config::destination_pattern); the explanation says
+/// what was wrong (a scheme, a port, a misplaced `*` ...) and how to write it instead.
+parsed<destination_pattern> parse_destination(std::string_view text);
+
+/// True when the last label of `host` (a trailing dot ignored) is a number (`1`, `0x7f`,
+/// `0X`): the host would be read as an IPv4 address in some legacy form by URL parsers and
+/// `inet_aton`, never as a DNS name.
+bool ends_in_number(std::string_view host);
+
 /// True when `host` is a syntactically valid DNS name (letters, digits, `-`, `_`, dots).
 bool is_valid_host_name(std::string_view host);
 

@@ -97,7 +97,16 @@ std::string to_display_json(const config& cfg) {
     ordered ports = ordered::array();
     for (const auto& range : cfg.access.connect_ports)
         ports.push_back(format_port_range(range));
-    root["access"] = {{"clients", std::move(clients)}, {"connect_ports", std::move(ports)}};
+    // null: no allow-list (every destination), as the loader reads it.
+    ordered destinations = nullptr;
+    if (!cfg.access.destinations.empty()) {
+        destinations = ordered::array();
+        for (const auto& pattern : cfg.access.destinations)
+            destinations.push_back(pattern.to_string());
+    }
+    root["access"] = {{"clients", std::move(clients)},
+                      {"connect_ports", std::move(ports)},
+                      {"destinations", std::move(destinations)}};
 
     root["timeouts"] = {
         {"connect", detail::format_duration(cfg.timeouts.connect)},

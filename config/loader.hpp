@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -53,6 +54,16 @@ std::optional<endpoint> parse_endpoint(std::string_view text, bool allow_port_ze
 
 /// Parses `a.b.c.d/n`, `v6/n` or a bare address (full-length prefix).
 std::optional<cidr> parse_cidr(std::string_view text);
+
+/// Parses one `access.destinations` entry: `host.example.com`, `*.example.com`, an IP address
+/// or an address block (`10.0.0.0/8`, `2001:db8::/32`). Nothing for anything else; the loader
+/// explains why.
+std::optional<destination_pattern> parse_destination(std::string_view text);
+
+/// Parses an IP literal strictly: IPv4 as four decimal numbers 0-255 without leading zeros (no
+/// `0x7f.1`, `0177.0.0.1`, `2130706433`, `127.1`), IPv6 without brackets or zone ID. Gives 4 or
+/// 16 bytes in network order; nothing when `text` is not such a literal.
+std::optional<std::vector<std::uint8_t>> parse_ip_address(std::string_view text);
 
 /// The effective configuration as pretty JSON, every default filled in (`log.access` as false
 /// or its full object form, `admin.listen` and `admin.token` as null when there are none).

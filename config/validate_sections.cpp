@@ -4,6 +4,7 @@
 #include "config/detail_ip.hpp"
 #include "config/detail_parse.hpp"
 
+#include <algorithm>
 #include <array>
 #include <system_error>
 #include <utility>
@@ -81,6 +82,58 @@ void load_connect_ports(context& ctx, const json& value, const std::string& poin
         } else {
             ctx.error(at, "expected " + expected + ", got " + describe(item));
         }
+    }
+}
+
+void load_destinations(context& ctx, const json& value, const std::string& pointer,
+                       std::vector<destination_pattern>& out) {
+    const std::string expected =
+        "a host pattern such as \"crl.example.com\", \"*.example.com\" (its sub-domains) or "
+        "\"10.0.0.0/8\" (IP addresses in the block)";
+    if (value.is_null()) return; // no allow-list, as when the key is absent
+    if (!value.is_array()) {
+        ctx.error(pointer, "expected an array of host patterns such as [\"*.example.com\", "
+                           "\"10.0.0.0/8\"] (or null for every destination), got " +
+                               describe(value));
+        return;
+    }
+    if (value.empty()) {
+        ctx.error(pointer, "expected at least one host pattern such as \"*.example.com\", got an "
+                           "empty array (no destination could be reached; leave "
+                           "access.destinations out, or null, to allow every destination)");
+        return;
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const json& item = value[i];
+        const std::string at = child(pointer, i);
+        if (!item.is_string()) {
+            ctx.error(at, "expected " + expected + ", got " + describe(item));
+            continue;
+        }
+        auto parsed = parse_destination(item.get_ref<const std::string&>());
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            ctx.error(at, "expected " + expected + ", got " + describe(item) + ", which " + *why);
+            continue;
+        }
+        auto pattern = std::get<destination_pattern>(std::move(parsed));
+        const auto same = std::find(out.begin(), out.end(), pattern);
+        if (same != out.end()) {
+            ctx.warning(at, "\"" + pattern.to_string() + "\" is listed twice (also at " +
+                                child(pointer, static_cast<std::size_t>(same - out.begin())) +
+                                ")");
+            continue;
+        }
+        if (pattern.type == destination_pattern::kind::address && pattern.block.prefix_length == 0)
+            ctx.warning(at, "\"" + pattern.to_string() + "\" lets clients reach every " +
+                                (pattern.block.address.size() == 4
+                                     ? std::string("IPv4 address")
+                                     : std::string("IP address (IPv4 ones too, as ::ffff:a.b.c.d)")) +
+                                " given as a literal");
+        if (pattern.type == destination_pattern::kind::subdomains &&
+            pattern.name.find('.') == std::string::npos)
+            ctx.warning(at, "\"" + pattern.to_string() + "\" lets clients reach every name under "
+                                "the top-level domain \"" + pattern.name + "\"");
+        out.push_back(std::move(pattern));
     }
 }
 
@@ -234,15 +287,8 @@ void load_access(context& ctx, const json* value, const std::string& pointer, ac
     else
         out.connect_ports = {port_range{443, 443}};
 
-    if (const json* destinations = object ? find(*value, "destinations") : nullptr) {
-        if (destinations->is_array())
-            not_supported(ctx, child(pointer, "destinations"), "access.destinations",
-                          "every destination is allowed");
-        else
-            ctx.error(child(pointer, "destinations"),
-                      "expected an array of host patterns such as [\"*.example.com\"], got " +
-                          describe(*destinations));
-    }
+    if (const json* destinations = object ? find(*value, "destinations") : nullptr)
+        load_destinations(ctx, *destinations, child(pointer, "destinations"), out.destinations);
 }
 
 void load_timeouts(context& ctx, const json* value, const std::string& pointer, timeouts& out) {

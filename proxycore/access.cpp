@@ -1,5 +1,7 @@
 #include "proxycore/access.hpp"
 
+#include "proxycore/destinations.hpp"
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/string.hpp>
 
@@ -31,6 +33,10 @@ bool access_rules::client_allowed(const boost::asio::ip::address& client) const 
 bool access_rules::connect_port_allowed(std::uint16_t port) const {
     return std::any_of(policy_.connect_ports.begin(), policy_.connect_ports.end(),
                        [&](const config::port_range& r) { return r.contains(port); });
+}
+
+bool access_rules::destination_allowed(std::string_view host) const {
+    return proxycore::destination_allowed(policy_.destinations, host);
 }
 
 void access_rules::set_own_endpoints(std::vector<boost::asio::ip::tcp::endpoint> endpoints) {

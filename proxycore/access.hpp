@@ -1,6 +1,7 @@
 #pragma once
 /// The access policy applied to every client: which source addresses may use authshim, which
-/// ports CONNECT may reach, and refusal of requests aimed at authshim's own listeners (loops).
+/// ports CONNECT may reach, which destinations requests may name (`access.destinations`), and
+/// refusal of requests aimed at authshim's own listeners (loops).
 /// Thread safety: immutable after construction (set_own_endpoints is called before serving).
 
 #include "config/config.hpp"
@@ -22,6 +23,10 @@ public:
 
     /// True when CONNECT may reach `port` (`access.connect_ports`).
     bool connect_port_allowed(std::uint16_t port) const;
+
+    /// True when `access.destinations` is not set or one of its patterns matches `host`
+    /// (as `target_authority::host` holds it); see proxycore/destinations.hpp.
+    bool destination_allowed(std::string_view host) const;
 
     /// Records the addresses authshim actually listens on (after binding, ports resolved).
     void set_own_endpoints(std::vector<boost::asio::ip::tcp::endpoint> endpoints);

@@ -232,6 +232,17 @@ asio::awaitable<bool> client_session::serve_one(exchange& x, request_parser& par
         co_await send_text(x, http::status::forbidden, text, keep_after_refusal);
         co_return keep_after_refusal;
     }
+    if (!rt_->access.destination_allowed(x.target.host)) {
+        bump(state_->stats.denied_destination);
+        // info, not warn: with an allow-list in place, refusals are its everyday work (the
+        // access log and the counters have each one).
+        spdlog::info("refused {} {} from {}: the host is not in access.destinations", x.method,
+                     x.host, peer_);
+        co_await send_text(x, http::status::forbidden,
+                           "the destination " + x.target.host + " is not in access.destinations",
+                           keep_after_refusal);
+        co_return keep_after_refusal;
+    }
     co_return co_await forward(x, parser, has_body);
 }
 

@@ -39,6 +39,7 @@ struct counters {
     counter denied_client{0};
     counter denied_port{0};
     counter denied_loop{0};
+    counter denied_destination{0}; ///< target host not in access.destinations
     counter bad_requests{0};
     counter bytes_from_client{0}; ///< everything read from clients: heads, bodies, tunnel bytes
     counter bytes_to_client{0};   ///< everything written to clients: heads, bodies, tunnel bytes

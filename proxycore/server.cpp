@@ -268,6 +268,15 @@ server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_
                        "changed): a paused credential is tried again"
                      : "the upstream is used without credentials");
     }
+    if (old->cfg.access.destinations != rt->cfg.access.destinations) {
+        const auto n = rt->cfg.access.destinations.size();
+        out.changes.push_back(n == 0 ? std::string("access.destinations removed: every destination "
+                                                   "is allowed")
+                                     : "access.destinations now has " + std::to_string(n) +
+                                           (n == 1 ? " pattern" : " patterns") +
+                                           "; requests to other hosts get 403 (open tunnels "
+                                           "stay open)");
+    }
     if (old->requests_log && old->requests_log != rt->requests_log) old->requests_log->flush();
     state_->current = std::move(rt);
     bump(state_->stats.reloads);

@@ -123,7 +123,7 @@ int probe_main(const std::vector<std::string>& all_args, std::ostream& out, std:
         if (!target || !request_line_safe(*connect))
             return usage_error(err, "--connect needs HOST:PORT (e.g. example.com:443), got '" +
                                         *connect + "'");
-        request = {"CONNECT", target->authority, target->authority};
+        request = {"CONNECT", target->authority, target->authority, target->host};
     } else {
         const std::string given = url.value_or(std::string(default_url));
         const auto target = proxycore::parse_absolute_http_target(given);
@@ -131,7 +131,7 @@ int probe_main(const std::vector<std::string>& all_args, std::ostream& out, std:
             return usage_error(err, "--url needs an http:// URL without spaces or fragment "
                                     "(for https use --connect HOST:443), got '" +
                                         given + "'");
-        request = {"GET", with_path(given), target->authority};
+        request = {"GET", with_path(given), target->authority, target->host};
     }
 
     const auto cfg = load_config(*file, err);

@@ -7,6 +7,7 @@
 #include "auth/scheme_choice.hpp"
 #include "config/loader.hpp"
 #include "proxycore/counters.hpp"
+#include "proxycore/destinations.hpp"
 #include "proxycore/errors.hpp"
 #include "proxycore/upstream_pool.hpp"
 #include "service/probe.hpp"
@@ -543,6 +544,10 @@ void print_intro(const config::config& cfg, const probe_request& request, std::o
     } else {
         out << "credentials: none configured for this upstream\n";
     }
+    if (!proxycore::destination_allowed(cfg.access.destinations, request.target_host))
+        out << "note: " << probe_text::printable(request.target_host)
+            << " is not in access.destinations: clients of authshim get 403 for it (the probe "
+               "asks the upstream anyway)\n";
 }
 
 } // namespace

@@ -19,6 +19,9 @@ struct probe_request {
     std::string method; ///< `GET` or `CONNECT`
     std::string target; ///< the request-target: an absolute `http://` URL, or `host:port`
     std::string host;   ///< the Host field: the target's authority
+    /// The target's host alone (IPv6 without brackets), checked against access.destinations:
+    /// the probe asks the upstream either way, and says when clients would get 403 for it.
+    std::string target_host;
 };
 
 /// Sends `request` through `cfg.upstreams[0]` (whose credentials must be resolved), printing

@@ -155,7 +155,8 @@ std::string render_status_json(const status_facts& facts, const counters& c, std
         {"denied",
          {{"client", get(c.denied_client)},
           {"port", get(c.denied_port)},
-          {"loop", get(c.denied_loop)}}},
+          {"loop", get(c.denied_loop)},
+          {"destination", get(c.denied_destination)}}},
     };
 
     const auto error = c.last_error();
@@ -242,6 +243,8 @@ std::string render_metrics(const status_facts& facts, const counters& c) {
     m.sample("authshim_client_requests_refused_total", "reason=\"connect_port\"",
              get(c.denied_port));
     m.sample("authshim_client_requests_refused_total", "reason=\"loop\"", get(c.denied_loop));
+    m.sample("authshim_client_requests_refused_total", "reason=\"destination\"",
+             get(c.denied_destination));
 
     m.family("authshim_requests_total", "counter",
              "Requests answered, by the status code sent to the client.");

@@ -167,7 +167,7 @@ def test_counters_move_by_exact_amounts(start_authshim, squid_basic, secrets_dir
     assert doc["clients"] == {
         "connections_active": 0, "connections_accepted": 4, "connections_rejected_limit": 0,
         "requests": answered, "bad_requests": 1,
-        "denied": {"client": 0, "port": 1, "loop": 0}}
+        "denied": {"client": 0, "port": 1, "loop": 0, "destination": 0}}
     assert up["requests"] == {"1xx": 0, "2xx": 6, "3xx": 0, "4xx": 6, "5xx": 0,
                               "without_response": 0}
     assert up["tunnels"] == {"total": 1, "active": 0}
@@ -228,6 +228,7 @@ def test_counters_move_by_exact_amounts(start_authshim, squid_basic, secrets_dir
     assert got == expected
     assert admin.metric(m, "authshim_client_requests_refused_total", reason="bad_request") == 1
     assert admin.metric(m, "authshim_client_requests_refused_total", reason="connect_port") == 1
+    assert admin.metric(m, "authshim_client_requests_refused_total", reason="destination") == 0
     assert admin.metric(m, "authshim_auth_scheme_info", upstream="corp", scheme="basic") == 1
     assert admin.metric(m, "authshim_build_info", version=doc["version"]) == 1
     no_secret_in(text)

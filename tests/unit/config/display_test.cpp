@@ -36,6 +36,7 @@ void check_same(const cfg::config& a, const cfg::config& b) {
     }
     CHECK(a.access.clients == b.access.clients);
     CHECK(a.access.connect_ports == b.access.connect_ports);
+    CHECK(a.access.destinations == b.access.destinations);
     CHECK(a.timeouts.connect == b.timeouts.connect);
     CHECK(a.timeouts.client_header == b.timeouts.client_header);
     CHECK(a.timeouts.upstream_response == b.timeouts.upstream_response);
@@ -100,7 +101,8 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
     ],
     "connect_ports": [
       443
-    ]
+    ],
+    "destinations": null
   },
   "timeouts": {
     "connect": "5s",
@@ -202,6 +204,10 @@ TEST_CASE("to_display_json output loads again to an equal config", "[display]") 
         R"({"upstreams": [{"address": "p:1"}],
             "admin": {"listen": "192.0.2.1:9", "token": {"file": "admin.token"}}})",
         R"({"upstreams": [{"address": "p:1"}],
+            "access": {"destinations": ["CRL.Example.com.", "*.WindowsUpdate.com", "10.0.0.0/8",
+                                        "192.0.2.7", "2001:DB8::/32", "::ffff:10.0.0.1", "*.a_b"]}})",
+        R"({"upstreams": [{"address": "p:1"}], "access": {"destinations": null}})",
+        R"({"upstreams": [{"address": "p:1"}],
             "admin": {"listen": null, "token": {"credman": "authshim/admin"}}})",
     };
     for (const char* text : texts) {
@@ -278,4 +284,16 @@ TEST_CASE("to_display_json shows the admin endpoint, its token masked", "[displa
         CHECK_THAT(text, !Catch::Contains("Canary"));
         CHECK_THAT(text, !Catch::Contains("AQIDBAU")); // the blob's base64
     }
+}
+
+TEST_CASE("to_display_json shows access.destinations in canonical form", "[display][destinations]") {
+    const auto c = load_ok(R"({"upstreams": [{"address": "p:1"}],
+        "access": {"destinations": ["CRL.Example.com.", "*.WindowsUpdate.com", "192.0.2.7",
+                                    "2001:DB8::/32"]}})");
+    CHECK_THAT(cfg::to_display_json(c), Catch::Contains(R"("destinations": [
+      "crl.example.com",
+      "*.windowsupdate.com",
+      "192.0.2.7/32",
+      "2001:db8::/32"
+    ])"));
 }

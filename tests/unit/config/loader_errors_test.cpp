@@ -306,17 +306,6 @@ TEST_CASE("log errors", "[loader][errors]") {
     });
 }
 
-TEST_CASE("access.destinations is not supported yet", "[loader][errors]") {
-    // admin and log.access are read now: tests/unit/config/ops_keys_test.cpp.
-    check_one_error({
-        {with_upstream(R"("access": {"destinations": ["*.example.com"]})"),
-         ": /access/destinations",
-         "access.destinations is not supported by this version of authshim yet"},
-        {with_upstream(R"("access": {"destinations": "*"})"), ": /access/destinations",
-         "expected an array of host patterns"},
-    });
-}
-
 TEST_CASE("duplicate keys are reported, at any depth", "[loader][errors]") {
     check_one_error({
         {R"({"upstreams": [{"address": "p:1"}], "upstreams": [{"address": "p:1"}]})",
