@@ -69,8 +69,7 @@ bool ends_in_number(std::string_view host) {
 
 parsed<destination_pattern> parse_destination(std::string_view text) {
     if (text.empty()) return std::string("is empty");
-    if (std::any_of(text.begin(), text.end(), is_space))
-        return std::string("contains whitespace");
+    if (std::any_of(text.begin(), text.end(), is_space)) return std::string("contains whitespace");
     if (text.find("://") != std::string_view::npos)
         return "has a scheme (" + write_host_alone + "; a pattern covers http and CONNECT alike)";
     if (text.find('@') != std::string_view::npos)
@@ -85,10 +84,10 @@ parsed<destination_pattern> parse_destination(std::string_view text) {
     const std::string_view before_slash = text.substr(0, slash);
     // An address, or text meant as one (a number or a colon before any `/`): parse_cidr says
     // what is wrong with it.
-    const bool looks_like_address = !parse_ip(before_slash).empty() ||
-                                    (slash != std::string_view::npos &&
-                                     (ends_in_number(before_slash) ||
-                                      before_slash.find(':') != std::string_view::npos));
+    const bool looks_like_address =
+        !parse_ip(before_slash).empty() ||
+        (slash != std::string_view::npos &&
+         (ends_in_number(before_slash) || before_slash.find(':') != std::string_view::npos));
     if (looks_like_address) {
         auto block = parse_cidr(text);
         if (auto* why = std::get_if<std::string>(&block)) return *why;
@@ -97,8 +96,7 @@ parsed<destination_pattern> parse_destination(std::string_view text) {
         return out;
     }
     if (slash != std::string_view::npos)
-        return "has a path (" + write_host_alone +
-               ", or an address block such as \"10.0.0.0/8\")";
+        return "has a path (" + write_host_alone + ", or an address block such as \"10.0.0.0/8\")";
     if (const auto colon = text.find(':'); colon != std::string_view::npos) {
         if (text.find(':', colon + 1) == std::string_view::npos)
             return std::string("has a port (a pattern is a host only; the ports CONNECT may "

@@ -119,20 +119,21 @@ void load_destinations(context& ctx, const json& value, const std::string& point
         const auto same = std::find(out.begin(), out.end(), pattern);
         if (same != out.end()) {
             ctx.warning(at, "\"" + pattern.to_string() + "\" is listed twice (also at " +
-                                child(pointer, static_cast<std::size_t>(same - out.begin())) +
-                                ")");
+                                child(pointer, static_cast<std::size_t>(same - out.begin())) + ")");
             continue;
         }
         if (pattern.type == destination_pattern::kind::address && pattern.block.prefix_length == 0)
-            ctx.warning(at, "\"" + pattern.to_string() + "\" lets clients reach every " +
-                                (pattern.block.address.size() == 4
-                                     ? std::string("IPv4 address")
-                                     : std::string("IP address (IPv4 ones too, as ::ffff:a.b.c.d)")) +
-                                " given as a literal");
+            ctx.warning(at,
+                        "\"" + pattern.to_string() + "\" lets clients reach every " +
+                            (pattern.block.address.size() == 4
+                                 ? std::string("IPv4 address")
+                                 : std::string("IP address (IPv4 ones too, as ::ffff:a.b.c.d)")) +
+                            " given as a literal");
         if (pattern.type == destination_pattern::kind::subdomains &&
             pattern.name.find('.') == std::string::npos)
-            ctx.warning(at, "\"" + pattern.to_string() + "\" lets clients reach every name under "
-                                "the top-level domain \"" + pattern.name + "\"");
+            ctx.warning(at, "\"" + pattern.to_string() +
+                                "\" lets clients reach every name under the top-level domain \"" +
+                                pattern.name + "\"");
         out.push_back(std::move(pattern));
     }
 }

@@ -27,7 +27,8 @@ bool is_plain_name(std::string_view name) {
         start = i + 1;
     }
     const auto last = name.substr(name.rfind('.') + 1); // npos + 1 == 0: the whole name
-    const bool digits = std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
     // `0x..` ends a legacy IPv4 spelling (WHATWG URL); hex digits are name characters.
     const bool hex = last.size() >= 2 && last[0] == '0' && last[1] == 'x' &&
                      std::all_of(last.begin() + 2, last.end(), [](char c) {
@@ -65,8 +66,7 @@ destination_host classify_destination(std::string_view host) {
     return out;
 }
 
-bool destination_matches(const config::destination_pattern& pattern,
-                         const destination_host& host) {
+bool destination_matches(const config::destination_pattern& pattern, const destination_host& host) {
     using kind = config::destination_pattern::kind;
     switch (pattern.type) {
     case kind::host:
@@ -75,8 +75,7 @@ bool destination_matches(const config::destination_pattern& pattern,
         // At least one label before `.example.com`: `a.example.com`, `a.b.example.com`; not
         // `example.com` itself, nor `evil-example.com`.
         return host.type == destination_host::kind::name &&
-               host.name.size() > pattern.name.size() + 1 &&
-               host.name.ends_with(pattern.name) &&
+               host.name.size() > pattern.name.size() + 1 && host.name.ends_with(pattern.name) &&
                host.name[host.name.size() - pattern.name.size() - 1] == '.';
     case kind::address:
         // IPv4-mapped IPv6 literals (`[::ffff:10.0.0.1]`) are the IPv4 address they carry.
@@ -90,9 +89,8 @@ bool destination_allowed(const std::vector<config::destination_pattern>& pattern
     if (patterns.empty()) return true;
     const auto classified = classify_destination(host);
     if (classified.type == destination_host::kind::unusable) return false;
-    return std::any_of(patterns.begin(), patterns.end(), [&](const auto& p) {
-        return destination_matches(p, classified);
-    });
+    return std::any_of(patterns.begin(), patterns.end(),
+                       [&](const auto& p) { return destination_matches(p, classified); });
 }
 
 } // namespace authshim::proxycore

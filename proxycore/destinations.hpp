@@ -31,8 +31,7 @@ struct destination_host {
 destination_host classify_destination(std::string_view host);
 
 /// True when `pattern` lets `host` through.
-bool destination_matches(const config::destination_pattern& pattern,
-                         const destination_host& host);
+bool destination_matches(const config::destination_pattern& pattern, const destination_host& host);
 
 /// True when `patterns` is empty (no allow-list) or one of them matches `host`.
 bool destination_allowed(const std::vector<config::destination_pattern>& patterns,

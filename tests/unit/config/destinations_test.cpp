@@ -73,9 +73,9 @@ TEST_CASE("parse_ip_address is strict about IPv4 spellings", "[destinations]") {
     CHECK(cfg::parse_ip_address("127.0.0.1") == std::vector<std::uint8_t>{127, 0, 0, 1});
     CHECK(cfg::parse_ip_address("::1").value().size() == 16);
     CHECK(cfg::parse_ip_address("::ffff:10.0.0.1").value().size() == 16);
-    for (const char* legacy : {"0177.0.0.1", "0x7f.0.0.1", "0x7f.1", "127.1", "127.0.1",
-                               "2130706433", "017700000001", "127.0.0.1.", "127.0.0.01",
-                               "256.0.0.1", "[::1]", "fe80::1%eth0", "", " 127.0.0.1"}) {
+    for (const char* legacy :
+         {"0177.0.0.1", "0x7f.0.0.1", "0x7f.1", "127.1", "127.0.1", "2130706433", "017700000001",
+          "127.0.0.1.", "127.0.0.01", "256.0.0.1", "[::1]", "fe80::1%eth0", "", " 127.0.0.1"}) {
         INFO(legacy);
         CHECK_FALSE(cfg::parse_ip_address(legacy).has_value());
     }
@@ -136,7 +136,8 @@ TEST_CASE("access.destinations errors name the entry, what is wrong and a valid 
         {R"("10.0.0.1:80")", "has a port"},
         {R"("[2001:db8::1]")", "has brackets (write IPv6 addresses without them"},
         {R"("[::1]:443")", "has brackets"},
-        {R"("http://example.com")", R"(has a scheme (write the host alone, such as "crl.example.com")"},
+        {R"("http://example.com")",
+         R"(has a scheme (write the host alone, such as "crl.example.com")"},
         {R"("https://example.com/")", "has a scheme"},
         {R"("user@example.com")", R"(has user information ("user@"))"},
         {R"("user:pw@example.com")", "has user information"},
@@ -209,14 +210,16 @@ TEST_CASE("access.destinations warnings: duplicates, /0 and top-level wildcards"
     INFO(text);
     REQUIRE(r.warnings.size() == 4);
     CHECK(r.warnings[0].where == origin + ": /access/destinations/1");
-    CHECK_THAT(r.warnings[0].what,
-               Catch::Contains(R"("example.com" is listed twice (also at /access/destinations/0))"));
+    CHECK_THAT(
+        r.warnings[0].what,
+        Catch::Contains(R"("example.com" is listed twice (also at /access/destinations/0))"));
     CHECK(r.warnings[1].where == origin + ": /access/destinations/2");
     CHECK_THAT(r.warnings[1].what, Catch::Contains("every IPv4 address"));
     CHECK(r.warnings[2].where == origin + ": /access/destinations/3");
     CHECK_THAT(r.warnings[2].what, Catch::Contains("IPv4 ones too"));
     CHECK(r.warnings[3].where == origin + ": /access/destinations/4");
-    CHECK_THAT(r.warnings[3].what, Catch::Contains(R"(every name under the top-level domain "com")"));
+    CHECK_THAT(r.warnings[3].what,
+               Catch::Contains(R"(every name under the top-level domain "com")"));
     // The duplicate is kept once.
     CHECK(r.value->access.destinations.size() == 5);
 }

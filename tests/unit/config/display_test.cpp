@@ -286,7 +286,8 @@ TEST_CASE("to_display_json shows the admin endpoint, its token masked", "[displa
     }
 }
 
-TEST_CASE("to_display_json shows access.destinations in canonical form", "[display][destinations]") {
+TEST_CASE("to_display_json shows access.destinations in canonical form",
+          "[display][destinations]") {
     const auto c = load_ok(R"({"upstreams": [{"address": "p:1"}],
         "access": {"destinations": ["CRL.Example.com.", "*.WindowsUpdate.com", "192.0.2.7",
                                     "2001:DB8::/32"]}})");

@@ -93,8 +93,8 @@ TEST_CASE("address blocks match IP literals only, never names", "[destinations]"
                    "::10.0.0.1", "64:ff9b::a00:1",
                    // Legacy spellings of 10.0.0.1 / 127.0.0.1 (inet_aton reads some of them):
                    // no pattern may match them, names or blocks.
-                   "012.0.0.1", "0x0a.0.0.1", "0xa.1", "10.1", "10.0.1", "167772161",
-                   "0x0a000001", "012.0.0.01", "10.0.0.1.", "10.0.0.01",
+                   "012.0.0.1", "0x0a.0.0.1", "0xa.1", "10.1", "10.0.1", "167772161", "0x0a000001",
+                   "012.0.0.01", "10.0.0.1.", "10.0.0.01",
                    // Names are not resolved: localhost is not 127.0.0.1 here, nor any name 10/8.
                    "localhost", "ten.example.com"});
     // 127.0.0.1 in any spelling is not in these blocks.
@@ -105,16 +105,16 @@ TEST_CASE("address blocks match IP literals only, never names", "[destinations]"
 
 TEST_CASE("a name list is not bypassed with an IP literal", "[destinations]") {
     check_allowed(patterns({"*.example.com", "example.com"}), {"example.com", "a.example.com"},
-                  {"93.184.216.34", "::ffff:93.184.216.34", "2606:2800:220:1::",
-                   "1.example.com.0x1", "example.com.1", "a.example.com.123"});
+                  {"93.184.216.34", "::ffff:93.184.216.34",
+                   "2606:2800:220:1::", "1.example.com.0x1", "example.com.1", "a.example.com.123"});
 }
 
 TEST_CASE("a list with every kind of pattern", "[destinations]") {
-    check_allowed(patterns({"crl.example.org", "*.windowsupdate.com", "192.0.2.0/24", "::1"}),
-                  {"crl.example.org", "CRL.EXAMPLE.ORG.", "fe2.update.windowsupdate.com",
-                   "192.0.2.200", "::1"},
-                  {"ocsp.example.org", "windowsupdate.com", "example.org", "192.0.3.1",
-                   "::2", "127.0.0.1"});
+    check_allowed(
+        patterns({"crl.example.org", "*.windowsupdate.com", "192.0.2.0/24", "::1"}),
+        {"crl.example.org", "CRL.EXAMPLE.ORG.", "fe2.update.windowsupdate.com", "192.0.2.200",
+         "::1"},
+        {"ocsp.example.org", "windowsupdate.com", "example.org", "192.0.3.1", "::2", "127.0.0.1"});
 }
 
 TEST_CASE("hosts as the request parser hands them over", "[destinations]") {
@@ -156,8 +156,10 @@ TEST_CASE("classify_destination", "[destinations]") {
     CHECK(c.address == std::vector<std::uint8_t>{10, 0, 0, 1});
     for (const char* unusable :
          {"", ".", "..", "a..b", "0x7f.1", "2130706433", "127.1", "10.0.0.1.", "ex%61mple.com",
-          "a!b", "a~b", "b\xc3\xbc" "cher.example", "-a.example", "a-.example",
-          "zone%25eth0", "fe80::1%eth0", ":::"}) {
+          "a!b", "a~b",
+          "b\xc3\xbc"
+          "cher.example",
+          "-a.example", "a-.example", "zone%25eth0", "fe80::1%eth0", ":::"}) {
         INFO(unusable);
         CHECK(pc::classify_destination(unusable).type == host_kind::unusable);
     }
