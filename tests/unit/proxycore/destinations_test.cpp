@@ -139,7 +139,14 @@ TEST_CASE("hosts as the request parser hands them over", "[destinations]") {
     CHECK_FALSE(pc::destination_allowed(list, host_of_connect("example.com:443")));
     CHECK_FALSE(pc::destination_allowed(list, host_of_connect("11.0.0.1:443")));
     CHECK_FALSE(pc::destination_allowed(list, host_of_connect("0x0a.1:443")));
-    // Userinfo never reaches the rule: the request is refused earlier (400).
+    // Raw UTF-8 (an IDN not in its xn-- form) and userinfo never reach the rule: the request
+    // is refused earlier (400).
+    CHECK_FALSE(pc::parse_absolute_http_target("http://b\xc3\xbc"
+                                               "cher.example.com/")
+                    .has_value());
+    CHECK_FALSE(pc::parse_authority_target("b\xc3\xbc"
+                                           "cher.example.com:443")
+                    .has_value());
     CHECK_FALSE(pc::parse_absolute_http_target("http://a.example.com@evil.com/").has_value());
     CHECK_FALSE(pc::parse_absolute_http_target("http://evil.com@a.example.com/").has_value());
 }
