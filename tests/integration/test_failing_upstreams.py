@@ -445,7 +445,8 @@ def _auth_config(up, secrets_dir, schemes, **sections):
                                    "credentials": "m", "schemes": schemes}],
                        credentials={"m": {"username": "forever-user",
                                           "password": {"file": str(pw)}}},
-                       timeouts={"upstream_response": f"{RESPONSE_TIMEOUT:g}s"}, **sections)
+                       timeouts={"upstream_response": f"{RESPONSE_TIMEOUT:g}s"},
+                       log={"level": "trace"}, **sections)  # trace: for the secrets scan
 
 
 def test_407_forever_basic_lockout_guard_pauses(start_authshim, fakes, secrets_dir):
@@ -494,7 +495,8 @@ def _pool_shim(start_authshim, fake, name, secrets_dir=None, with_credentials=Fa
         sections.update(
             upstreams=[{"name": UPSTREAM_NAME, "address": fake.address, "credentials": "m",
                         "schemes": ["basic"]}],
-            credentials={"m": {"username": "pool-user", "password": {"file": str(pw)}}})
+            credentials={"m": {"username": "pool-user", "password": {"file": str(pw)}}},
+            log={"level": "trace"})  # for the secrets scan
     return start_authshim(make_config(fake.address, upstream_name=UPSTREAM_NAME, **sections), name)
 
 
