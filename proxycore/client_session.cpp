@@ -52,6 +52,13 @@ void client_session::force_close() {
     }
 }
 
+void client_session::abort_client() {
+    error_code ec;
+    client_.cancel();
+    client_.socket().set_option(asio::socket_base::linger(true, 0), ec);
+    client_.socket().close(ec);
+}
+
 std::string client_session::describe_upstream() const {
     const auto& up = rt_->pool->upstream();
     return "\"" + up.name + "\" (" + up.address.to_string() + ")";
@@ -270,17 +277,22 @@ asio::awaitable<bool> client_session::relay_response(exchange& x, connection_ptr
     res.keep_alive(keep);
 
     serialize_head(head_, res);
+    // The client learns where the body ends from the connection's close (HTTP/1.0, no length).
+    const bool delimited_by_close = body_follows && !res.has_content_length() && !res.chunked();
     auto out = co_await relay_message(rp, conn->stream, conn->buffer, timeouts.upstream_response,
                                       head_, framing, client_, timeouts.client_header);
     x.bytes_to_client += out.bytes;
     if (out.failure != relay_failure::none) {
         // Part of the response has reached the client already: the only honest signal left is
-        // to close the connection, so the client cannot take a truncated body for a whole one.
+        // to close the connection, so the client cannot take a truncated body for a whole one:
+        // a Content-Length or chunked body is then visibly short; one delimited by the close
+        // would look complete after a plain close, so that connection is reset instead.
         x.body_broken = true;
         x.error = "the response body broke off on the " +
                   std::string(out.failure == relay_failure::read ? "upstream" : "client") +
                   " side after " + std::to_string(out.bytes) + " bytes: " + out.ec.message();
         spdlog::warn("{} {} from {}: {}", x.method, x.host, peer_, x.error);
+        if (delimited_by_close && out.failure == relay_failure::read) abort_client();
         co_return false;
     }
     if (upstream_keep && body_sent && out.complete) {
@@ -402,8 +414,14 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
     if (result.idle_timeout)
         spdlog::info("tunnel {} <-> {} closed after timeouts.tunnel_idle ({}) without traffic",
                      peer_, x.host, format_duration(timeouts.tunnel_idle));
-    error_code ec;
     conn->stream.close();
+    if (result.upstream_failed) {
+        // The upstream reset the tunnel (or stopped taking bytes): the client hears of it at
+        // once, as a reset too, instead of waiting for timeouts.tunnel_idle.
+        x.error = "the upstream broke the tunnel off";
+        spdlog::info("tunnel {} <-> {}: the upstream broke it off", peer_, x.host);
+        abort_client();
+    }
     co_return false;
 }
 

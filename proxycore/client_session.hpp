@@ -68,6 +68,10 @@ private:
     boost::asio::awaitable<void> send_continue();
     boost::asio::awaitable<void> forward_interim(boost::beast::http::response_header<>& head);
     boost::asio::awaitable<void> close_gracefully();
+    /// Closes the client connection with a reset (RST), the one signal left when a response
+    /// delimited by the close, or a tunnel, broke off on the upstream's side: a plain close
+    /// would tell the client it got everything.
+    void abort_client();
     std::string describe_upstream() const;
     void log_access(const exchange& x) const;
 

@@ -102,9 +102,15 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
 
     // With credentials to answer a 407, a body up to limits.replay_body is read whole first so
     // that it can be sent again; a larger one is streamed, which needs an accepted credential.
+    // Without credentials, an idempotent request's body of a known length up to that limit is
+    // read whole too, so that the request can go again on a new connection when a pooled one
+    // turns out closed (a chunked one of unknown length is streamed and not sent again).
     std::string body_copy;
     bool buffered = false;
-    if (auth && has_body && parser.content_length().value_or(0) <= cfg.limits.replay_body) {
+    const bool buffer_for_retry =
+        is_idempotent(method) && parser.content_length().has_value() && !parser.chunked();
+    if ((auth || buffer_for_retry) && has_body &&
+        parser.content_length().value_or(0) <= cfg.limits.replay_body) {
         if (expect_continue) {
             co_await send_continue();
             req.erase(http::field::expect);

@@ -25,7 +25,8 @@ from harness import artifacts as _artifacts  # noqa: E402
 from harness import proc as _proc  # noqa: E402
 from harness import stunnel as _stunnel  # noqa: E402
 from harness.authshim import CLI_RUNS, STARTED, Authshim, make_config, started_since  # noqa: E402
-from harness.fakes import AnsweringUpstream, FullAcceptQueue, RecordingUpstream  # noqa: E402
+from harness.fakes import (AnsweringUpstream, FullAcceptQueue, RecordingUpstream,  # noqa: E402
+                           ScriptedUpstream)
 from harness.nginx import Nginx  # noqa: E402
 from harness.pyorigin import PyOrigin  # noqa: E402
 from harness.secrets import REGISTRY  # noqa: E402
@@ -215,6 +216,9 @@ class FakeFactory:
 
     def answering(self, name="answering", **kw) -> AnsweringUpstream:
         return self._add(AnsweringUpstream(name, **kw))
+
+    def scripted(self, script, name="scripted") -> ScriptedUpstream:
+        return self._add(ScriptedUpstream(script, name))
 
     def full_accept_queue(self) -> FullAcceptQueue:
         return self._add(FullAcceptQueue())

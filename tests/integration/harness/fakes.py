@@ -5,6 +5,8 @@
 - AnsweringUpstream: parses request heads (and bodies), records them, answers 200 with
   keep-alive. Modes for the pool tests: close the idle connection right after the first
   response, or read the next request and close without answering.
+- ScriptedUpstream: reads requests like AnsweringUpstream and hands each to a script that
+  answers as it likes: resets (`abort`), junk, a head dripped byte by byte, bodies cut short.
 - FullAcceptQueue: a listening socket with backlog 0 that never accepts, pre-filled until new
   SYNs are dropped, so a connect to it hangs.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import threading
 import time
 
@@ -323,6 +326,42 @@ class AnsweringUpstream(_FakeServer):
     def recorded(self) -> list[Request]:
         with self._lock:
             return list(self.requests)
+
+
+def abort(conn: socket.socket):
+    """Makes the coming close() of `conn` send a TCP reset (SO_LINGER with a zero timeout)
+    instead of a FIN."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class ScriptedUpstream(AnsweringUpstream):
+    """Reads each request whole (head and body, as AnsweringUpstream; recorded in `requests`)
+    and calls `script(upstream, conn, req)`, which writes whatever it likes to `conn` and
+    returns True to read another request on the connection, False to close it (with a reset
+    when the script called `abort(conn)`). `req.connection` / `req.index_on_connection` tell
+    which connection and which request on it. An exception in the script closes the
+    connection (a reset when aborted)."""
+
+    def __init__(self, script, name: str = "scripted"):
+        super().__init__(name)
+        self.script = script
+
+    def serve(self, conn, index):
+        buf = bytearray()
+        n = 0
+        while True:
+            got = self._read_request(conn, buf)
+            if got is None:
+                return
+            req = Request(got[0], got[1], index, n)
+            with self._lock:
+                self.requests.append(req)
+            n += 1
+            if not self.script(self, conn, req):
+                return
+
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
 
 class FullAcceptQueue:
