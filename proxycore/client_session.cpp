@@ -391,7 +391,6 @@ asio::awaitable<bool> client_session::tunnel(exchange& x, connection_ptr conn,
     if (result.idle_timeout)
         spdlog::info("tunnel {} <-> {} closed after timeouts.tunnel_idle ({}) without traffic",
                      peer_, x.host, format_duration(timeouts.tunnel_idle));
-    error_code ec;
     conn->stream.close();
     co_return false;
 }
