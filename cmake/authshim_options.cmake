@@ -8,6 +8,15 @@ if(AUTHSHIM_SANITIZE)
     add_link_options(-fsanitize=${AUTHSHIM_SANITIZE})
 endif()
 
+if(AUTHSHIM_FUZZ)
+    if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+        message(FATAL_ERROR "AUTHSHIM_FUZZ needs clang (libFuzzer): use the `fuzz` preset")
+    endif()
+    # Coverage instrumentation for libFuzzer in every object, the libraries under test included;
+    # only the fuzz executables link libFuzzer itself (-fsanitize=fuzzer, tests/fuzz).
+    add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # authshim_target_options(<target>): warnings (as errors) and the project include root.
 function(authshim_target_options target)
     if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

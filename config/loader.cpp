@@ -170,6 +170,13 @@ load_result load_string(std::string_view text, const std::string& origin,
             ctx.errors.push_back(
                 {ctx.origin + ':' + std::to_string(line) + ':' + std::to_string(column),
                  syntax_message(text, offset, e.what())});
+        } catch (const json::out_of_range& e) {
+            // A number too large for a double (`1e400`): nlohmann throws out_of_range 406, not a
+            // parse_error, and without a position. Its message quotes the number only.
+            std::string message = e.what();
+            if (auto bracket = message.find("] "); bracket != std::string::npos)
+                message.erase(0, bracket + 2);
+            ctx.errors.push_back({ctx.origin, message + " (a JSON number must fit a double)"});
         }
     }
 

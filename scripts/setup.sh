@@ -17,6 +17,10 @@ build_packages=(
     build-essential cmake ninja-build pkg-config dpkg-dev
     libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
     catch2
+    # Fuzzing and ThreadSanitizer (scripts/fuzz.sh, scripts/tsan.sh): clang++-14 (clang-14),
+    # libFuzzer and the ASan/UBSan/TSan runtimes (libclang-rt-14-dev), llvm-symbolizer for the
+    # reports' stacks (llvm-14).
+    clang-14 libclang-rt-14-dev llvm-14
 )
 # `nginx` is the real server package in bookworm (nginx-light is a wrapper that depends on it and
 # adds the echo module, which the tests do not use). `apache2`: the Digest forward proxy of

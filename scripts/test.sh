@@ -4,9 +4,14 @@
 #   2. build/asan                 Debug, ASan+UBSan: every test except the release_only ones
 #   3. build/release              Release, un-sanitized: the integration tests, where the
 #                                 release_only memory/CPU assertions run
-#   4. build/mingw                Windows x64 cross-build (mingw-w64): unit tests and the
+#   4. build/fuzz                 the libFuzzer targets (clang-14, ASan+UBSan), 60 s each from
+#                                 their seed corpora, two at a time (scripts/fuzz.sh)
+#   5. build/tsan                 the proxy-core unit tests under ThreadSanitizer (clang-14,
+#                                 scripts/tsan.sh)
+#   6. build/mingw                Windows x64 cross-build (mingw-w64): unit tests and the
 #                                 end-to-end test under Wine
-# The cache variables of both builds live in CMakePresets.json (presets `asan` and `release`).
+# The cache variables of the builds live in CMakePresets.json (presets `asan`, `release`, `fuzz`,
+# `tsan` and `mingw`).
 # Prints the wall time of each stage; exits non-zero if anything failed.
 set -euo pipefail
 
@@ -57,7 +62,16 @@ stage release-build cmake --build build/release -j "$build_jobs" --target authsh
 stage release-test ctest --test-dir build/release -L integration --output-on-failure \
     --no-tests=error -j 1 || failed+=(release-test)
 
-# (c) Windows: authshim.exe cross-built with mingw-w64 (static OpenSSL built once from Debian's
+# (c) Fuzzing: each libFuzzer target for 60 s from its seed corpus (new inputs go to a scratch
+# corpus under build/fuzz/runs, never to tests/fuzz/corpus); any crash, leak, UB report, timeout
+# or out-of-memory fails the stage, with the reproducer's path printed.
+stage fuzz bash scripts/fuzz.sh || failed+=(fuzz)
+
+# (d) ThreadSanitizer: the proxy-core unit tests (the real server with clients, a counter reader,
+# reloads and a stop on other threads among them) built with clang-14 and -fsanitize=thread.
+stage tsan bash scripts/tsan.sh || failed+=(tsan)
+
+# (e) Windows: authshim.exe cross-built with mingw-w64 (static OpenSSL built once from Debian's
 # source package and cached in ~/.cache/authshim), its unit tests and the end-to-end test
 # (service, WinHTTP, DPAPI credentials, a WinHTTP client through authshim to a Digest Squid)
 # under Wine.

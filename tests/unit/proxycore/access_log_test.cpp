@@ -433,7 +433,7 @@ TEST_CASE("access log: rotation keeps max_files files and whole lines", "[access
         REQUIRE(lines[i]["bytes_in"] == first + static_cast<int>(i));
 }
 
-TEST_CASE("access log: concurrent writers", "[access_log]") {
+TEST_CASE("access log: concurrent writers", "[access_log][threads]") {
     temp_dir dir;
     const auto file = dir.path() / "access.jsonl";
     constexpr int threads = 4;
