@@ -4,6 +4,7 @@
 
 #include "proxycore/client_session.hpp"
 
+#include "config/secret.hpp"
 #include "proxycore/errors.hpp"
 #include "proxycore/format.hpp"
 #include "proxycore/relay.hpp"
@@ -196,6 +197,7 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
                 req.set(http::field::proxy_authorization, plan.header);
             if (plan.carries_credentials)
                 x.scheme = plan.header.starts_with("Digest") ? "digest" : "basic";
+            config::wipe(plan.header); // the copy in `req` is the one sent
         }
 
         // Request head, then the body unless the client waits for 100 Continue.
@@ -231,6 +233,9 @@ asio::awaitable<bool> client_session::forward(exchange& x, request_parser& parse
             // After a failed write the rest of the client's body is unread: no keep-alive.
             body_sent = out.failure == relay_failure::none;
         }
+
+        // The serialized head held the credentials: not left in the buffer for the next head.
+        if (plan.carries_credentials) config::wipe(head_);
 
         // Response head; interim 1xx responses are consumed here.
         error_code rec = wec;
