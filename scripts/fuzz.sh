@@ -61,8 +61,10 @@ cores="$(nproc)"
 ((jobs >= 1)) || jobs=1
 
 if $build; then
+    start=$SECONDS
     cmake --preset fuzz >/dev/null
     cmake --build build/fuzz -j "$cores"
+    echo "fuzz.sh: built in $((SECONDS - start)) s"
 fi
 
 # Sanitizer reports end the run with a symbolized stack; leaks are checked (libFuzzer's default).
