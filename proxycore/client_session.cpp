@@ -147,6 +147,7 @@ asio::awaitable<void> client_session::run() {
         parser.body_limit(boost::none);
         idle_ = true;
         if (state_->stopping) break;
+        client_.expires_never(); // no deadline left over from the last exchange: ours instead
         arm_head_deadline(rt_->cfg.timeouts.client_header);
         auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
         idle_ = false;
