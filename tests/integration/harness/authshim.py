@@ -18,7 +18,8 @@ from .proc import ManagedProcess
 from .util import LOOPBACK, clean_env, parse_duration, slow_factor
 
 # The proxy's own line (` info listening on ...`), not the admin endpoint's
-# (`admin endpoint listening on ...`).
+# (`admin endpoint listening on ...`); on 127.0.0.1, or on a 10.x address of a veth pair that a
+# test created (test_hostile_clients.py), in the order of the config's `listen`.
 LISTENING_RE = re.compile(r" info listening on (?:127\.0\.0\.1|10\.\d+\.\d+\.\d+):(\d+)")
 ADMIN_RE = re.compile(r"admin endpoint listening on 127\.0\.0\.1:(\d+)")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
