@@ -6,6 +6,9 @@
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <optional>
 #include <string>
 
 namespace authshim::proxycore {
@@ -18,6 +21,47 @@ std::vector<std::uint8_t> to_bytes(const boost::asio::ip::address& a) {
     }
     const auto b = a.to_v6().to_bytes();
     return {b.begin(), b.end()};
+}
+
+/// `host` read as inet_aton() and so most resolvers and clients read it: 1 to 4 parts, each
+/// decimal, octal (`0` prefix) or hex (`0x`), the last filling the remaining bytes (`127.1`,
+/// `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`, `0`). Spellings of an address that the strict
+/// parser refuses but that still reach it.
+std::optional<boost::asio::ip::address_v4> numeric_ipv4(std::string_view host) {
+    std::array<std::uint64_t, 4> parts{};
+    std::size_t count = 0;
+    for (;;) {
+        const auto dot = host.find('.');
+        auto part = host.substr(0, dot);
+        if (part.empty() || count == parts.size()) return std::nullopt;
+        int base = 10;
+        if (part.size() > 1 && part[0] == '0' && (part[1] == 'x' || part[1] == 'X')) {
+            base = 16;
+            part.remove_prefix(2);
+        } else if (part.size() > 1 && part[0] == '0') {
+            base = 8;
+            part.remove_prefix(1);
+        }
+        std::uint64_t value = 0;
+        if (!part.empty()) {
+            const auto [end, ec] =
+                std::from_chars(part.data(), part.data() + part.size(), value, base);
+            if (ec != std::errc{} || end != part.data() + part.size() || value > 0xffffffffu)
+                return std::nullopt;
+        }
+        parts[count++] = value;
+        if (dot == std::string_view::npos) break;
+        host.remove_prefix(dot + 1);
+    }
+    std::uint64_t address = 0;
+    for (std::size_t i = 0; i + 1 < count; ++i) {
+        if (parts[i] > 0xff) return std::nullopt;
+        address |= parts[i] << (8 * (3 - i));
+    }
+    const auto last_bits = 8 * (5 - count); // 32, 24, 16 or 8 bits for the last part
+    if (parts[count - 1] >= (std::uint64_t{1} << last_bits)) return std::nullopt;
+    address |= parts[count - 1];
+    return boost::asio::ip::address_v4(static_cast<std::uint32_t>(address));
 }
 
 } // namespace
@@ -44,8 +88,16 @@ void access_rules::set_own_endpoints(std::vector<boost::asio::ip::tcp::endpoint>
 }
 
 bool access_rules::targets_self(std::string_view host, std::uint16_t port) const {
+    // `localhost.` is `localhost` (a fully qualified name), `127.0.0.1.` the same address.
+    if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);
     boost::system::error_code ec;
     auto literal = boost::asio::ip::make_address(std::string(host), ec);
+    if (ec) {
+        if (const auto loose = numeric_ipv4(host)) {
+            literal = *loose;
+            ec = {};
+        }
+    }
     // ::ffff:127.0.0.1 reaches the 127.0.0.1 listener: compare in IPv4 form.
     if (!ec && literal.is_v6() && literal.to_v6().is_v4_mapped())
         literal = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, literal.to_v6());

@@ -154,10 +154,12 @@ asio::awaitable<void> client_session::run() {
         parser.body_limit(boost::none);
         idle_ = true;
         if (state_->stopping) break;
-        client_.expires_after(rt_->cfg.timeouts.client_header);
+        client_.expires_never(); // no deadline left over from the last exchange: ours instead
+        arm_head_deadline(rt_->cfg.timeouts.client_header);
         auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
         idle_ = false;
-        client_.expires_never();
+        head_deadline_.cancel();
+        if (rec == asio::error::operation_aborted && head_timed_out_) rec = beast::error::timeout;
         if (rec) {
             co_await reject_unreadable(rec);
             break;
@@ -169,6 +171,19 @@ asio::awaitable<void> client_session::run() {
         if (!keep_alive) break;
     }
     co_await close_gracefully();
+}
+
+void client_session::arm_head_deadline(std::chrono::milliseconds d) {
+    head_timed_out_ = false;
+    head_deadline_.expires_after(d);
+    head_deadline_.async_wait(
+        [weak = weak_from_this(), generation = ++head_generation_](const error_code& ec) {
+            const auto self = weak.lock();
+            if (ec || !self || !self->idle_ || self->head_generation_ != generation) return;
+            // Cancel, not close: the socket stays open for the 408 (reject_unreadable).
+            self->head_timed_out_ = true;
+            self->client_.cancel();
+        });
 }
 
 asio::awaitable<void> client_session::reject_unreadable(const error_code& ec) {

@@ -9,12 +9,14 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +46,9 @@ private:
     using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
     struct exchange; // per-request bookkeeping, defined in the .cpp
 
+    /// Starts timeouts.client_header for the request head being read (idle_ set): when it
+    /// expires, the read is cancelled and ends as beast::error::timeout.
+    void arm_head_deadline(std::chrono::milliseconds d);
     boost::asio::awaitable<void> reject_unreadable(const boost::system::error_code& ec);
     boost::asio::awaitable<bool> serve_one(exchange& x, request_parser& parser);
     boost::asio::awaitable<bool> forward(exchange& x, request_parser& parser, bool has_body);
@@ -86,6 +91,12 @@ private:
     std::string head_; // the head being written (upstream request, then client response)
     bool idle_ = false;
     upstream_connection* active_upstream_ = nullptr; // for force_close; owned elsewhere
+    /// The request head's deadline. Not the stream's own: Beast closes the socket when that
+    /// expires, so the 408 could never be sent. A generation tells a stale expiry from the
+    /// current one.
+    boost::asio::steady_timer head_deadline_{client_.get_executor()};
+    std::uint64_t head_generation_ = 0;
+    bool head_timed_out_ = false;
 };
 
 } // namespace authshim::proxycore

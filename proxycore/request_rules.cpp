@@ -96,6 +96,15 @@ bool all_digits(std::string_view s) {
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+/// True when the authority of an absolute-form (`scheme://user@host/`) or authority-form
+/// (`user@host:443`) target carries userinfo. An `@` in the path or query does not count.
+bool has_userinfo(std::string_view target) {
+    if (const auto scheme_end = target.find("://"); scheme_end != std::string_view::npos)
+        target.remove_prefix(scheme_end + 3);
+    const auto authority = target.substr(0, target.find_first_of("/?#"));
+    return authority.find('@') != std::string_view::npos;
+}
+
 verdict reject(http::status status, std::string reason) {
     return {status, std::move(reason)};
 }
@@ -127,6 +136,10 @@ verdict check_framing(const http::request_header<>& head) {
         return reject(http::status::bad_request, "both Transfer-Encoding and Content-Length");
     if (codings.empty() || !iequals(codings.back(), "chunked"))
         return reject(http::status::bad_request, "Transfer-Encoding does not end in chunked");
+    // RFC 9112 §6.1: chunked is applied at most once; twice is not a coding we could skip.
+    if (std::any_of(codings.begin(), codings.end() - 1,
+                    [](std::string_view c) { return iequals(c, "chunked"); }))
+        return reject(http::status::bad_request, "Transfer-Encoding names chunked more than once");
     if (codings.size() > 1)
         return reject(http::status::not_implemented,
                       "transfer codings other than a single chunked are not supported");
@@ -175,6 +188,9 @@ verdict validate_request(const http::request_header<>& head, target_authority& t
     if (hosts > 1) return reject(http::status::bad_request, "more than one Host header");
     if (hosts == 0 && head.version() == 11)
         return reject(http::status::bad_request, "HTTP/1.1 request without a Host header");
+    // RFC 9112 §3.2: an invalid Host value is a 400 (e.g. one with a folded line appended).
+    if (const auto host = trim_ows(head[field::host]); !host.empty() && !parse_authority(host, 80))
+        return reject(http::status::bad_request, "invalid Host header (not a host[:port])");
 
     std::size_t expects = 0;
     for (const auto& f : head) {
@@ -185,6 +201,10 @@ verdict validate_request(const http::request_header<>& head, target_authority& t
     }
 
     const auto raw_target = head.target();
+    if (has_userinfo(raw_target))
+        return reject(http::status::bad_request,
+                      "the request-target carries userinfo (name:password@), which HTTP "
+                      "forbids (RFC 9110 §4.2.4)");
     if (head.method() == http::verb::connect) {
         auto parsed = parse_authority_target(raw_target);
         if (!parsed) return reject(http::status::bad_request, "CONNECT needs a host:port target");

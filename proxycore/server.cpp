@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <exception>
 #include <future>
+#include <utility>
 
 namespace authshim::proxycore {
 namespace {
@@ -146,8 +147,21 @@ std::vector<std::string> server::bind() {
     publish_endpoints();
     // Before serving: nobody reads the runtime yet.
     auto rt = std::const_pointer_cast<runtime>(state_->current);
-    rt->access.set_own_endpoints(local_endpoints());
+    rt->access.set_own_endpoints(own_endpoints());
     return errors;
+}
+
+void server::set_admin_endpoints(std::vector<tcp::endpoint> endpoints) {
+    admin_endpoints_ = std::move(endpoints);
+    // Before serving: nobody reads the runtime yet.
+    auto rt = std::const_pointer_cast<runtime>(state_->current);
+    rt->access.set_own_endpoints(own_endpoints());
+}
+
+std::vector<tcp::endpoint> server::own_endpoints() const {
+    auto out = local_endpoints();
+    out.insert(out.end(), admin_endpoints_.begin(), admin_endpoints_.end());
+    return out;
 }
 
 std::vector<tcp::endpoint> server::local_endpoints() const {
@@ -172,13 +186,14 @@ void server::run() {
     if (state_->current->requests_log) state_->current->requests_log->flush();
 }
 
-server::reload_outcome server::reload(config::config cfg,
-                                      std::shared_ptr<access_log> requests_log) {
+server::reload_outcome server::reload(config::config cfg, std::shared_ptr<access_log> requests_log,
+                                      std::vector<tcp::endpoint> admin_endpoints) {
     auto done = std::make_shared<std::promise<reload_outcome>>();
     auto result = done->get_future();
-    asio::post(io_, [this, done, cfg = std::move(cfg), log = std::move(requests_log)]() mutable {
+    asio::post(io_, [this, done, cfg = std::move(cfg), log = std::move(requests_log),
+                     admin = std::move(admin_endpoints)]() mutable {
         try {
-            done->set_value(apply(std::move(cfg), std::move(log)));
+            done->set_value(apply(std::move(cfg), std::move(log), std::move(admin)));
         } catch (const std::exception& e) {
             done->set_value(
                 {{std::string("the new configuration could not be applied: ") + e.what()}, {}});
@@ -191,7 +206,8 @@ server::reload_outcome server::reload(config::config cfg,
     return result.get();
 }
 
-server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_log> requests_log) {
+server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_log> requests_log,
+                                     std::vector<tcp::endpoint> admin_endpoints) {
     reload_outcome out;
     if (state_->stopping) {
         out.errors.push_back("authshim is stopping");
@@ -238,7 +254,8 @@ server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_
     auto rt = std::make_shared<runtime>(
         runtime{std::move(cfg), access_rules({}), nullptr, nullptr, std::move(requests_log)});
     rt->access = access_rules(rt->cfg.access);
-    rt->access.set_own_endpoints(local_endpoints());
+    admin_endpoints_ = std::move(admin_endpoints);
+    rt->access.set_own_endpoints(own_endpoints());
     if (same_route(old->cfg, rt->cfg)) {
         rt->pool = old->pool;
     } else {
@@ -284,29 +301,80 @@ server::reload_outcome server::apply(config::config cfg, std::shared_ptr<access_
 }
 
 asio::awaitable<void> server::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+    using clock = std::chrono::steady_clock;
     asio::steady_timer backoff(acceptor->get_executor());
+    error_code local_ec;
+    const auto where = format_endpoint(acceptor->local_endpoint(local_ec));
+    // A failure episode (e.g. out of descriptors: EMFILE) logs one line when it begins and one
+    // with its count when accepts work again, not one per 100 ms attempt.
+    std::uint64_t failures = 0;
+    clock::time_point failing_since;
+    std::string first_failure;
     for (;;) {
         auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
         if (state_->stopping || ec == asio::error::operation_aborted || !acceptor->is_open())
             co_return;
         if (ec) {
             // Out of descriptors (or a transient accept failure): back off instead of spinning.
-            spdlog::warn("accept failed: {}; pausing accepts for 100ms", ec.message());
-            backoff.expires_after(std::chrono::milliseconds(100));
+            if (failures++ == 0) {
+                failing_since = clock::now();
+                first_failure = ec.message();
+                spdlog::warn("accept failed on {}: {}; pausing accepts, retrying every {} ms "
+                             "(one more line when accepts work again)",
+                             where, first_failure, accept_backoff.count());
+            }
+            backoff.expires_after(accept_backoff);
             co_await backoff.async_wait(use_tuple);
             continue;
+        }
+        if (failures > 0) {
+            const auto ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - failing_since);
+            spdlog::warn("accepting on {} again after {} failed accept attempt(s) over {} ms "
+                         "(first: {})",
+                         where, failures, ms.count(), first_failure);
+            failures = 0;
         }
         bump(state_->stats.connections_accepted);
         const auto max_connections = state_->current->cfg.limits.max_connections;
         if (state_->stats.connections_active.load(std::memory_order_relaxed) >= max_connections) {
             bump(state_->stats.connections_rejected_limit);
-            spdlog::warn("connection limit reached (limits.max_connections = {}): answering 503",
-                         max_connections);
+            note_busy_rejection(max_connections);
             auto ex = socket.get_executor();
             asio::co_spawn(ex, reject_busy(std::move(socket)), log_escaped("a 503 answer"));
             continue;
         }
         spawn_session(std::move(socket));
+    }
+}
+
+void server::note_busy_rejection(std::size_t max_connections) {
+    if (busy_.episode) {
+        ++busy_.unreported;
+        return;
+    }
+    // A flood past the limit must not flood the log: the first 503 of an episode is logged at
+    // once, the rest are summed up in one line per busy_summary_interval while they go on.
+    busy_.episode = true;
+    spdlog::warn("connection limit reached (limits.max_connections = {}): answering 503 to new "
+                 "connections (a count follows every {} s while it lasts)",
+                 max_connections, busy_summary_interval.count());
+    asio::co_spawn(io_, summarize_busy(max_connections), log_escaped("the 503 summary"));
+}
+
+asio::awaitable<void> server::summarize_busy(std::size_t max_connections) {
+    for (;;) {
+        busy_timer_.expires_after(busy_summary_interval);
+        co_await busy_timer_.async_wait(use_tuple); // cancelled by request_stop(): last count
+        const auto count = std::exchange(busy_.unreported, 0);
+        if (count > 0)
+            spdlog::warn("connection limit (limits.max_connections = {}): answered 503 to {} more "
+                         "connection(s) in the last {} s",
+                         max_connections, count, busy_summary_interval.count());
+        if (count == 0 || state_->stopping) {
+            busy_.episode = false;
+            co_return;
+        }
     }
 }
 
@@ -332,6 +400,7 @@ void server::request_stop() {
             error_code ec;
             l.acceptor->close(ec);
         }
+        busy_timer_.cancel();
         for (auto& session : state_->live_sessions())
             session->stop();
         state_->current->pool->close_all();

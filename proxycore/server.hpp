@@ -19,7 +19,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +48,11 @@ public:
     /// The addresses actually listened on (ephemeral ports resolved), after bind() or reload().
     std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
+    /// The admin endpoint's addresses (empty: none): like the listeners, requests aimed at them
+    /// are refused (no loops through authshim into its own admin endpoint). From the owner,
+    /// before run(); a reload passes them again.
+    void set_admin_endpoints(std::vector<boost::asio::ip::tcp::endpoint> endpoints);
+
     struct reload_outcome {
         std::vector<std::string> errors;  ///< non-empty: nothing was changed
         std::vector<std::string> changes; ///< what the proxy did differently (for the log)
@@ -54,8 +62,10 @@ public:
     /// failure: nothing changes), closes removed ones, keeps the upstream's pooled connections
     /// unless its address or transport changed, and keeps the authentication state unless the
     /// credentials, schemes or lockout settings changed (then a paused credential is tried
-    /// again). Runs on the server's thread; the caller waits. Not from the server's thread.
-    reload_outcome reload(config::config cfg, std::shared_ptr<access_log> requests_log);
+    /// again). `admin_endpoints`: as for set_admin_endpoints, those in force after the reload.
+    /// Runs on the server's thread; the caller waits. Not from the server's thread.
+    reload_outcome reload(config::config cfg, std::shared_ptr<access_log> requests_log,
+                          std::vector<boost::asio::ip::tcp::endpoint> admin_endpoints);
 
     /// Serves on the calling thread until stopped. Returns after a graceful (or, past
     /// `timeouts.shutdown`, forced) stop.
@@ -79,15 +89,32 @@ private:
     listener open_listener(const config::endpoint& listen, std::vector<std::string>& errors);
     void start_accepting(const listener& l);
     void publish_endpoints(); // server thread or before run()
-    reload_outcome apply(config::config cfg, std::shared_ptr<access_log> requests_log);
+    /// The listeners and the admin endpoint: where requests must not be aimed.
+    std::vector<boost::asio::ip::tcp::endpoint> own_endpoints() const;
+    reload_outcome apply(config::config cfg, std::shared_ptr<access_log> requests_log,
+                         std::vector<boost::asio::ip::tcp::endpoint> admin_endpoints);
     boost::asio::awaitable<void> accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> a);
+    /// Counts a connection answered 503 over limits.max_connections; logs without flooding.
+    void note_busy_rejection(std::size_t max_connections);
+    boost::asio::awaitable<void> summarize_busy(std::size_t max_connections);
     boost::asio::awaitable<void> supervise_shutdown();
     void spawn_session(boost::asio::ip::tcp::socket socket);
 
     boost::asio::io_context io_{1}; // declared first: destroyed last; one thread runs it
     std::shared_ptr<server_state> state_;
     std::vector<listener> listeners_; // server thread (or the owner before run())
-    bool running_ = false;            // server thread
+    std::vector<boost::asio::ip::tcp::endpoint> admin_endpoints_; // same
+    bool running_ = false;                                        // server thread
+    /// Pause after a failed accept (e.g. EMFILE: out of descriptors) before trying again.
+    static constexpr std::chrono::milliseconds accept_backoff{100};
+    /// How often a 503 episode (connections over limits.max_connections) logs its count.
+    static constexpr std::chrono::seconds busy_summary_interval{5};
+    struct busy_episode {
+        bool episode = false;         ///< a first 503 was logged; a summary is pending
+        std::uint64_t unreported = 0; ///< 503s answered since the last line
+    };
+    busy_episode busy_;                         // server thread
+    boost::asio::steady_timer busy_timer_{io_}; // server thread
     mutable std::mutex endpoints_mutex_;
     std::vector<boost::asio::ip::tcp::endpoint> endpoints_; // guarded by endpoints_mutex_
 };

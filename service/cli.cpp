@@ -162,6 +162,15 @@ int serve(config::config cfg, const serve_hooks& hooks,
         spdlog::default_logger()->flush();
         return 1;
     }
+    if (const auto files = raise_open_file_limit()) {
+        // Each connection takes a descriptor for the client and one for the upstream.
+        const auto needed = 2 * static_cast<std::uint64_t>(cfg.limits.max_connections) + 64;
+        if (*files < needed)
+            spdlog::warn("the open-file limit ({}) is below what limits.max_connections ({}) "
+                         "may need (~{}); past it, accepts fail and pause (raise LimitNOFILE / "
+                         "ulimit -Hn, or lower limits.max_connections)",
+                         *files, cfg.limits.max_connections, needed);
+    }
     const auto& upstream = cfg.upstreams.at(0);
     const std::string upstream_text =
         "\"" + upstream.name + "\" (" + upstream.address.to_string() + ")";

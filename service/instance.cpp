@@ -52,6 +52,16 @@ std::vector<std::string> changed_sections(const config::config& before,
     return out;
 }
 
+/// Where `admin` listens, for the proxy's refusal of requests aimed at authshim itself.
+std::vector<boost::asio::ip::tcp::endpoint> admin_endpoints(const admin_server* admin) {
+    if (!admin) return {};
+    const auto bound = admin->local_endpoint();
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(bound.host, ec);
+    if (ec) return {}; // admin.listen is validated as an IP literal
+    return {{address, bound.port}};
+}
+
 bool same_logging(const config::logging& a, const config::logging& b) {
     return a.level == b.level && a.file == b.file && a.event_log == b.event_log;
 }
@@ -116,6 +126,7 @@ std::vector<std::string> instance::start() {
             admin_.reset();
             return {*error};
         }
+        server_->set_admin_endpoints(admin_endpoints(admin_.get()));
     }
     {
         std::lock_guard lock(facts_mutex_);
@@ -269,7 +280,8 @@ reload_report instance::do_reload(const std::string& trigger) {
         }
     }
 
-    auto outcome = server_->reload(cfg, requests_log);
+    auto outcome = server_->reload(cfg, requests_log,
+                                   admin_endpoints(admin_moves ? new_admin.get() : admin_.get()));
     if (!outcome.errors.empty()) {
         if (logging_changes) setup_logging(cfg_.log, platform_log_sinks(cfg_.log));
         if (new_admin) new_admin->stop();

@@ -55,6 +55,12 @@ int reload_without_admin(const config::config& cfg, std::ostream& out, std::ostr
 /// no descriptor-number limit as with select().
 bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout);
 
+/// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, so that a busy proxy
+/// (two descriptors per connection) is held back by limits.max_connections rather than by a
+/// 1024 default, and logs the figures. Returns the limit now in force, or nothing where there is
+/// none to raise (Windows: sockets are not bounded that way). Call once at start.
+std::optional<std::uint64_t> raise_open_file_limit();
+
 /// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`
 /// and `stop`; POSIX: nothing, the signal set lives and dies with `io`).
 void remove_stop_handlers();

@@ -5,11 +5,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <memory>
 
 #include <poll.h>
+#include <sys/resource.h>
 
 namespace authshim::service {
 
@@ -71,6 +74,30 @@ bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout) {
     ready.fd = static_cast<int>(socket);
     ready.events = POLLIN;
     return ::poll(&ready, 1, static_cast<int>(timeout.count())) != 0;
+}
+
+std::optional<std::uint64_t> raise_open_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return std::nullopt;
+    const auto soft = limit.rlim_cur;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        // An unlimited hard limit is not a soft limit the kernel takes (Linux caps it at
+        // fs.nr_open, macOS at OPEN_MAX): keep what we have then.
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            spdlog::info("open-file limit raised from {} to {} (the hard limit)",
+                         static_cast<std::uint64_t>(soft),
+                         static_cast<std::uint64_t>(raised.rlim_cur));
+            return static_cast<std::uint64_t>(raised.rlim_cur);
+        }
+        spdlog::info("open-file limit stays at {}: raising it to the hard limit {} failed: {}",
+                     static_cast<std::uint64_t>(soft), static_cast<std::uint64_t>(limit.rlim_max),
+                     std::strerror(errno));
+        return static_cast<std::uint64_t>(soft);
+    }
+    spdlog::debug("open-file limit {} (already the hard limit)", static_cast<std::uint64_t>(soft));
+    return static_cast<std::uint64_t>(soft);
 }
 
 void remove_stop_handlers() {}

@@ -88,6 +88,10 @@ bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout) {
     return WSAPoll(&ready, 1, static_cast<INT>(timeout.count())) != 0;
 }
 
+std::optional<std::uint64_t> raise_open_file_limit() {
+    return std::nullopt; // sockets are handles, not bounded by a per-process descriptor limit
+}
+
 void remove_stop_handlers() {
     {
         std::lock_guard lock(console_mutex);

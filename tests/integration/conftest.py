@@ -157,11 +157,12 @@ class AuthshimLauncher:
         self.instances: list[Authshim] = []
 
     def __call__(self, config: dict, name: str | None = None, env: dict | None = None,
-                 files: dict | None = None) -> Authshim:
+                 files: dict | None = None, preexec=None) -> Authshim:
         """`files`: {file name: source path} copied into the instance folder (where the config
-        is written) before the start, for paths the config gives relative to itself."""
+        is written) before the start, for paths the config gives relative to itself.
+        `preexec`: run in the child before exec (e.g. to lower RLIMIT_NOFILE)."""
         name = f"{name or 'authshim'}-{next(self._counter)}"
-        inst = Authshim(self.tmp_root, config, name, env=env)
+        inst = Authshim(self.tmp_root, config, name, env=env, preexec=preexec)
         for file_name, source in (files or {}).items():
             shutil.copyfile(source, inst.dir / file_name)
         self.instances.append(inst)

@@ -18,8 +18,9 @@ from .proc import ManagedProcess
 from .util import LOOPBACK, clean_env, parse_duration, slow_factor
 
 # The proxy's own line (` info listening on ...`), not the admin endpoint's
-# (`admin endpoint listening on ...`).
-LISTENING_RE = re.compile(r" info listening on 127\.0\.0\.1:(\d+)")
+# (`admin endpoint listening on ...`); on 127.0.0.1, or on a 10.x address of a veth pair that a
+# test created (test_hostile_clients.py), in the order of the config's `listen`.
+LISTENING_RE = re.compile(r" info listening on (?:127\.0\.0\.1|10\.\d+\.\d+\.\d+):(\d+)")
 ADMIN_RE = re.compile(r"admin endpoint listening on 127\.0\.0\.1:(\d+)")
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                      "WARNING: ThreadSanitizer", "ERROR: UndefinedBehaviorSanitizer")
@@ -109,7 +110,10 @@ class Authshim:
     """`env`: extra environment variables for the process (e.g. a password source
     `{"env": "VAR"}`); `*_proxy` variables are dropped as for every child."""
 
-    def __init__(self, workdir: Path, config: dict, name: str = "authshim", env: dict | None = None):
+    def __init__(self, workdir: Path, config: dict, name: str = "authshim", env: dict | None = None,
+                 preexec=None):
+        """`preexec`: run in the child before exec (e.g. `resource.setrlimit`)."""
+        self.preexec = preexec
         self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -159,7 +163,7 @@ class Authshim:
         self.config_path.write_text(json.dumps(self.config, indent=2))
         secrets.REGISTRY.register_config(self.config, self.dir, self.env)
         self.proc = ManagedProcess(self.name, [binary(), "run", "--config", self.config_path],
-                                   self.dir, env=self.env).start()
+                                   self.dir, env=self.env, preexec=self.preexec).start()
         STARTED.append(self)
         wanted = len(self.config.get("listen", [1]))
         deadline = time.monotonic() + timeout * slow_factor()

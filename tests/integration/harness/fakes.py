@@ -22,6 +22,14 @@ import time
 from .util import LOOPBACK
 
 
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """select() for one socket, but with poll(): no limit on descriptor numbers (a test may
+    hold thousands of sockets, e.g. the 10,000-connection flood)."""
+    p = select.poll()
+    p.register(sock, select.POLLIN)
+    return bool(p.poll(timeout * 1000))
+
+
 class _FakeServer:
     def __init__(self, name: str):
         self.name = name
@@ -48,8 +56,7 @@ class _FakeServer:
 
     def _accept_loop(self):
         while not self._stop.is_set():
-            r, _, _ = select.select([self.listener], [], [], 0.1)
-            if not r:
+            if not _readable(self.listener, 0.1):
                 continue
             try:
                 conn, _ = self.listener.accept()
@@ -82,8 +89,7 @@ class _FakeServer:
     def _recv(self, conn, n=65536, timeout=0.1):
         """recv that wakes up regularly to notice stop(); returns None on timeout."""
         while not self._stop.is_set():
-            r, _, _ = select.select([conn], [], [], timeout)
-            if r:
+            if _readable(conn, timeout):
                 return conn.recv(n)
         return b""
 

@@ -52,8 +52,11 @@ while True:
 
 class ManagedProcess:
     def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None,
-                 watchdog: bool = False):
+                 watchdog: bool = False, preexec=None):
+        """`preexec`: called in the child before exec (after PR_SET_PDEATHSIG), e.g. to set
+        resource limits."""
         self.name = name
+        self.preexec = preexec
         self.watchdog = watchdog
         self.watchdog_popen: subprocess.Popen | None = None
         self.argv = [str(a) for a in argv]
@@ -67,13 +70,18 @@ class ManagedProcess:
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.popen = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                env=self.env, cwd=self.workdir, preexec_fn=_die_with_parent)
+                env=self.env, cwd=self.workdir, preexec_fn=self._child_setup)
         _LIVE.append(self)
         if self.watchdog:
             self.watchdog_popen = subprocess.Popen(
                 [sys.executable, "-c", _WATCHDOG, str(self.popen.pid)], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_term_with_parent)
         return self
+
+    def _child_setup(self):
+        _die_with_parent()
+        if self.preexec is not None:
+            self.preexec()
 
     @property
     def pid(self) -> int:

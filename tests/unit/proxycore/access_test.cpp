@@ -171,6 +171,32 @@ TEST_CASE("targets_self: a 127.0.0.1:3128 listener", "[access]") {
     }
 }
 
+TEST_CASE("targets_self: inet_aton spellings and a trailing dot reach the listener too",
+          "[access]") {
+    // Resolvers and clients (getaddrinfo, curl, Squid) read these as 127.0.0.1 / 0.0.0.0.
+    access_rules rules(policy({"127.0.0.0/8"}));
+    rules.set_own_endpoints({ep("127.0.0.1", 3128)});
+    for (const char* host : {"127.1", "127.0.1", "2130706433", "0x7f000001", "0X7F000001", "0x7f.1",
+                             "0177.0.0.1", "0177.1", "127.256" /* 127.0.1.0 */, "0", "0.0",
+                             "localhost.", "LocalHost.", "127.0.0.1.", "foo.localhost."}) {
+        INFO(host << ":3128");
+        CHECK(rules.targets_self(host, 3128));
+        CHECK_FALSE(rules.targets_self(host, 3129));
+    }
+    for (const char* host : {"256.1", "4294967296", "0x100000000", "1.2.3.4.5", "127..1", "08",
+                             "0x7g", "1e3", ".", "..", "192.0.2.1", "3232235777", "localhost.."}) {
+        INFO(host << ":3128");
+        CHECK_FALSE(rules.targets_self(host, 3128));
+    }
+    SECTION("a non-loopback listener is matched by its numeric spellings") {
+        rules.set_own_endpoints({ep("192.0.2.10", 3128)});
+        CHECK(rules.targets_self("3221225994", 3128)); // 192.0.2.10
+        CHECK(rules.targets_self("192.0.522", 3128));  // 2 * 256 + 10
+        CHECK(rules.targets_self("0xc0.0.2.0xa", 3128));
+        CHECK_FALSE(rules.targets_self("3221225995", 3128));
+    }
+}
+
 TEST_CASE("targets_self: an IPv4-mapped loopback literal reaches a 127.0.0.1 listener",
           "[access]") {
     // Connecting to [::ffff:127.0.0.1]:3128 lands on the 127.0.0.1:3128 listener.

@@ -375,7 +375,12 @@ TEST_CASE("validate_request: bad absolute-form targets are 400", "[request_rules
         CHECK_THAT(wire_outcome("GET https://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"),
                    StartsWith("400: "));
         CHECK_THAT(wire_outcome("GET http://u:p@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"),
-                   StartsWith("400: "));
+                   StartsWith("400: the request-target carries userinfo"));
+        CHECK_THAT(wire_outcome("CONNECT u@a.example:443 HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+                   StartsWith("400: the request-target carries userinfo"));
+        // An '@' in the path or query is not userinfo.
+        CHECK(wire_outcome("GET http://a.example/x@y?z=@ HTTP/1.1\r\nHost: a.example\r\n\r\n") ==
+              ok);
         CHECK_THAT(wire_outcome("GET http://a.example:0/ HTTP/1.1\r\nHost: a.example\r\n\r\n"),
                    StartsWith("400: "));
     }
@@ -472,6 +477,12 @@ TEST_CASE("validate_request: Transfer-Encoding", "[request_rules][framing]") {
         CHECK_THAT(post(11, {{"Transfer-Encoding", ""}}), StartsWith("400: "));
         CHECK_THAT(post(11, {{"Transfer-Encoding", " , "}}), StartsWith("400: "));
         CHECK_THAT(post(11, {{"Transfer-Encoding", "chunkedx"}}), StartsWith("400: "));
+    }
+    SECTION("chunked more than once is a 400, not an unsupported coding") {
+        CHECK_THAT(post(11, {{"Transfer-Encoding", "chunked, chunked"}}),
+                   StartsWith("400: Transfer-Encoding names chunked more than once"));
+        CHECK_THAT(post(11, {{"Transfer-Encoding", "chunked, gzip, chunked"}}),
+                   StartsWith("400: "));
     }
     SECTION("codings before chunked are not implemented") {
         CHECK_THAT(post(11, {{"Transfer-Encoding", "gzip, chunked"}}), StartsWith("501: "));
@@ -600,6 +611,24 @@ TEST_CASE("validate_request: Host", "[request_rules]") {
         CHECK_THAT(wire_outcome("GET http://a.example/ HTTP/1.1\r\nhost: a.example\r\n"
                                 "HOST: a.example\r\n\r\n"),
                    StartsWith("400: "));
+    }
+    SECTION("the value must be a host[:port] (RFC 9112 §3.2), or empty") {
+        for (const char* good : {"a.example", "a.example:8080", "[::1]:3128", "127.0.0.1", ""}) {
+            INFO("Host: \"" << good << '"');
+            CHECK(outcome(make_head(http::verb::get, "http://a.example/", 11, {{"Host", good}})) ==
+                  ok);
+        }
+        for (const char* bad : {"a.example Transfer-Encoding: chunked", "a.example:x",
+                                "user@a.example", "a.example/path", "a b", "[::1"}) {
+            INFO("Host: \"" << bad << '"');
+            CHECK_THAT(
+                outcome(make_head(http::verb::get, "http://a.example/", 11, {{"Host", bad}})),
+                StartsWith("400: invalid Host"));
+        }
+        // Beast unfolds an obs-fold into a space: a line folded into Host makes it invalid.
+        CHECK_THAT(wire_outcome("POST http://a.example/ HTTP/1.1\r\nHost: a.example\r\n"
+                                " Transfer-Encoding: chunked\r\n\r\n"),
+                   StartsWith("400: invalid Host"));
     }
 }
 
