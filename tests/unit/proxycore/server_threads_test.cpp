@@ -323,7 +323,7 @@ TEST_CASE("server: requests, tunnels, counters, reloads and stop on different th
             std::string error;
             auto log = open_log(log_file, error);
             if (!log) reload_errors.push_back(error);
-            auto outcome = srv.reload(make_config(target.address(), password), log);
+            auto outcome = srv.reload(make_config(target.address(), password), log, {});
             for (auto& e : outcome.errors)
                 reload_errors.push_back(std::move(e));
             ++reloads;
