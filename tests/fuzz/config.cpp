@@ -64,8 +64,11 @@ bool has_dpapi(const cfg::config& c) {
     return c.admin.token_source && std::holds_alternative<cfg::dpapi_secret>(*c.admin.token_source);
 }
 
-/// Every string in the document: keys and values, and separately the `plain` secrets.
-void collect(const json& value, std::vector<std::string>& plain, std::string& others) {
+/// Every string in the document (keys, values, and the JSON pointers diagnostics place things
+/// at), one per line, and separately the `plain` secrets.
+void collect(const json& value, const std::string& pointer, std::vector<std::string>& plain,
+             std::string& others) {
+    others += pointer + ": \n";
     if (value.is_object()) {
         for (const auto& [key, item] : value.items()) {
             others += key;
@@ -73,12 +76,13 @@ void collect(const json& value, std::vector<std::string>& plain, std::string& ot
             if (key == "plain" && item.is_string()) {
                 plain.push_back(item.get<std::string>());
             } else {
-                collect(item, plain, others);
+                collect(item, pointer + "/" + key, plain, others);
             }
         }
     } else if (value.is_array()) {
+        std::size_t index = 0;
         for (const auto& item : value)
-            collect(item, plain, others);
+            collect(item, pointer + "/" + std::to_string(index++), plain, others);
     } else if (value.is_string()) {
         others += value.get<std::string>();
         others += '\n';
@@ -89,23 +93,27 @@ void collect(const json& value, std::vector<std::string>& plain, std::string& ot
 }
 
 /// A plain secret must not appear in a diagnostic, unless it is short or could be spelled by
-/// something else that may be quoted (a key, another value, the loader's own words).
+/// something else that may be quoted (a key, a pointer, another value, the loader's own words).
 void check_no_secret(std::string_view text, const cfg::load_result& r) {
     const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false,
                                  /*ignore_comments=*/true);
     if (doc.is_discarded()) return;
     std::vector<std::string> plain;
     std::string others;
-    collect(doc, plain, others);
+    collect(doc, "", plain, others);
     for (const auto& secret : plain) {
         if (secret.size() < 6 || others.find(secret) != std::string::npos) continue;
         if (secret.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") ==
             std::string::npos)
             continue; // words: the loader's own text may contain them
         for (const auto* list : {&r.errors, &r.warnings}) {
-            for (const auto& d : *list)
-                check(d.to_string().find(secret) == std::string::npos,
-                      "a diagnostic quotes a plain secret");
+            for (const auto& d : *list) {
+                if (d.where.find(secret) != std::string::npos ||
+                    d.what.find(secret) != std::string::npos) {
+                    std::fprintf(stderr, "%s\n", d.to_string().c_str());
+                    fail("a diagnostic quotes a plain secret");
+                }
+            }
         }
     }
 }

@@ -24,6 +24,7 @@
 #include "auth/challenge.hpp"
 #include "auth/crypto.hpp"
 #include "auth/digest.hpp"
+#include "auth/errors.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -88,12 +89,15 @@ std::string param(const auth::challenge& c, std::string_view name) {
 }
 
 /// The parameters of `header` but its response (everything else must not depend on the
-/// password), as `name=value` lines.
-std::string without_response(const std::string& header) {
+/// password), as `name=value` lines; empty when too large to read back (see check_header).
+std::optional<std::string> without_response(const std::string& header) {
     std::vector<auth::challenge> parsed;
     std::string detail;
-    if (auth::parse_challenges(header, parsed, detail) || parsed.size() != 1)
+    if (const auto ec = auth::parse_challenges(header, parsed, detail)) {
+        if (ec == auth::auth_errc::challenge_too_large) return std::nullopt;
         fail("header does not parse back");
+    }
+    if (parsed.size() != 1) fail("header does not parse back as one challenge");
     std::string out;
     for (const auto& p : parsed[0].params) {
         if (p.name == "response") continue;
@@ -113,7 +117,14 @@ void check_header(const std::string& header, const auth::digest_state& state, co
     }
     std::vector<auth::challenge> parsed;
     std::string detail;
-    check(!auth::parse_challenges(header, parsed, detail), "header does not parse back");
+    if (const auto ec = auth::parse_challenges(header, parsed, detail)) {
+        // Our parser's limits are for what upstreams send: a user name of more than 1365
+        // non-ASCII bytes takes username* past max_value_bytes. Too large to read back here.
+        if (ec == auth::auth_errc::challenge_too_large) return;
+        std::fprintf(stderr, "%s: %s (header of %zu bytes)\n", ec.message().c_str(),
+                     detail.c_str(), header.size());
+        fail("header does not parse back");
+    }
     check(parsed.size() == 1 && parsed[0].scheme == "digest" && !parsed[0].token68,
           "header is not one digest parameter list");
     const auth::challenge& p = parsed[0];
@@ -203,7 +214,9 @@ void exercise(auth::digest_state state, const inputs& in) {
         check(!other.authorize(in.method, in.uri, in.username, other_password, in.body,
                                other_header),
               "another password failed");
-        check(without_response(header) == without_response(other_header),
+        const auto mine = without_response(header);
+        const auto theirs = without_response(other_header);
+        check(!mine || !theirs || *mine == *theirs,
               "the password changes more than the response");
     }
 }
