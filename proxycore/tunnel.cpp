@@ -100,10 +100,10 @@ asio::awaitable<tunnel_result> splice(tcp::socket& client, upstream_stream& upst
     tunnel_result result;
     auto last_activity = clock::now();
     const tunnel_breaker breaker{client, upstream};
-    co_await ((pump(client, upstream, result.bytes_to_upstream, last_activity,
-                    result.client_failed, result.upstream_failed, breaker) &&
-               pump(upstream, client, result.bytes_to_client, last_activity,
-                    result.upstream_failed, result.client_failed, breaker)) ||
+    co_await ((pump(client, upstream, result.bytes_to_upstream, last_activity, result.client_failed,
+                    result.upstream_failed, breaker) &&
+               pump(upstream, client, result.bytes_to_client, last_activity, result.upstream_failed,
+                    result.client_failed, breaker)) ||
               watchdog(last_activity, idle, result.idle_timeout));
     co_return result;
 }

@@ -119,8 +119,7 @@ void check_choice(const std::vector<auth::challenge>& offered) {
     const std::array<std::vector<scheme>, 4> allowed_lists{
         std::vector<scheme>{orders[0].begin(), orders[0].end()},
         std::vector<scheme>{orders[1].begin(), orders[1].end()},
-        std::vector<scheme>{scheme::digest},
-        std::vector<scheme>{scheme::basic}};
+        std::vector<scheme>{scheme::digest}, std::vector<scheme>{scheme::basic}};
     bool any_basic = false;
     bool any_usable_digest = false;
     for (const auto& c : offered) {

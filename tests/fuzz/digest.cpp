@@ -21,9 +21,9 @@
 // - the password changes `response` only (the same state with another password gives the same
 //   header apart from the response);
 // - on error the header is untouched and nc does not move.
+#include "auth/digest.hpp"
 #include "auth/challenge.hpp"
 #include "auth/crypto.hpp"
-#include "auth/digest.hpp"
 #include "auth/errors.hpp"
 
 #include <cstddef>
@@ -121,8 +121,8 @@ void check_header(const std::string& header, const auth::digest_state& state, co
         // Our parser's limits are for what upstreams send: a user name of more than 1365
         // non-ASCII bytes takes username* past max_value_bytes. Too large to read back here.
         if (ec == auth::auth_errc::challenge_too_large) return;
-        std::fprintf(stderr, "%s: %s (header of %zu bytes)\n", ec.message().c_str(),
-                     detail.c_str(), header.size());
+        std::fprintf(stderr, "%s: %s (header of %zu bytes)\n", ec.message().c_str(), detail.c_str(),
+                     header.size());
         fail("header does not parse back");
     }
     check(parsed.size() == 1 && parsed[0].scheme == "digest" && !parsed[0].token68,
@@ -134,9 +134,9 @@ void check_header(const std::string& header, const auth::digest_state& state, co
     check(param(p, "uri") == in.uri, "uri echoed wrong");
     check(param(p, "opaque") == (c.opaque ? *c.opaque : std::string("<absent>")),
           "opaque echoed wrong");
-    check(param(p, "algorithm") ==
-              (c.algorithm_present ? std::string(auth::digest_algorithm_name(c.algorithm))
-                                   : std::string("<absent>")),
+    check(param(p, "algorithm") == (c.algorithm_present
+                                        ? std::string(auth::digest_algorithm_name(c.algorithm))
+                                        : std::string("<absent>")),
           "algorithm echoed wrong");
     check(param(p, "userhash") == (c.userhash ? "true" : "<absent>"), "userhash echoed wrong");
     const auth::digest_qop qop = auth::choose_qop(c);
@@ -177,11 +177,10 @@ void check_header(const std::string& header, const auth::digest_state& state, co
     } else {
         ha2 = crypto::hex_hash(hash, {in.method, param(p, "uri")});
     }
-    const auto expected =
-        qop == auth::digest_qop::none
-            ? crypto::hex_hash(hash, {*ha1, param(p, "nonce"), *ha2})
-            : crypto::hex_hash(hash, {*ha1, param(p, "nonce"), param(p, "nc"),
-                                      param(p, "cnonce"), param(p, "qop"), *ha2});
+    const auto expected = qop == auth::digest_qop::none
+                              ? crypto::hex_hash(hash, {*ha1, param(p, "nonce"), *ha2})
+                              : crypto::hex_hash(hash, {*ha1, param(p, "nonce"), param(p, "nc"),
+                                                        param(p, "cnonce"), param(p, "qop"), *ha2});
     check(param(p, "response") == expected.value_or("?"), "response does not verify");
 }
 
@@ -211,13 +210,12 @@ void exercise(auth::digest_state state, const inputs& in) {
         check_header(header, state, in, nc_before + 1);
         std::string other_header;
         const std::string other_password = std::string(in.password) + "!";
-        check(!other.authorize(in.method, in.uri, in.username, other_password, in.body,
-                               other_header),
-              "another password failed");
+        check(
+            !other.authorize(in.method, in.uri, in.username, other_password, in.body, other_header),
+            "another password failed");
         const auto mine = without_response(header);
         const auto theirs = without_response(other_header);
-        check(!mine || !theirs || *mine == *theirs,
-              "the password changes more than the response");
+        check(!mine || !theirs || *mine == *theirs, "the password changes more than the response");
     }
 }
 
@@ -248,7 +246,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     std::vector<std::string_view> fields;
     for (std::size_t start = 0;;) {
-        const std::size_t nl = fields.size() == 11 ? std::string_view::npos : input.find('\n', start);
+        const std::size_t nl =
+            fields.size() == 11 ? std::string_view::npos : input.find('\n', start);
         fields.push_back(input.substr(start, nl == std::string_view::npos ? nl : nl - start));
         if (nl == std::string_view::npos) break;
         start = nl + 1;

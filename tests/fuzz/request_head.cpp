@@ -166,8 +166,8 @@ bool no_hop_by_hop(const http::fields& f) {
 const pc::access_rules& access() {
     static const pc::access_rules rules = [] {
         pc::access_rules r{authshim::config::access_policy{}};
-        r.set_own_endpoints({{asio::ip::make_address("127.0.0.1"), 3128},
-                             {asio::ip::make_address("::"), 3129}});
+        r.set_own_endpoints(
+            {{asio::ip::make_address("127.0.0.1"), 3128}, {asio::ip::make_address("::"), 3129}});
         return r;
     }();
     return rules;

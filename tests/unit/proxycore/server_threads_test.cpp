@@ -69,9 +69,7 @@ public:
     fake_upstream(const fake_upstream&) = delete;
     fake_upstream& operator=(const fake_upstream&) = delete;
 
-    cfg::endpoint address() const {
-        return {"127.0.0.1", acceptor_.local_endpoint().port()};
-    }
+    cfg::endpoint address() const { return {"127.0.0.1", acceptor_.local_endpoint().port()}; }
     std::uint64_t requests() const { return requests_.load(); }
 
 private:
@@ -99,8 +97,8 @@ private:
             } else if (req.method() == http::verb::connect) {
                 static constexpr std::string_view established =
                     "HTTP/1.1 200 Connection established\r\n\r\n";
-                auto [wec, w] = co_await asio::async_write(socket, asio::buffer(established),
-                                                           use_tuple);
+                auto [wec, w] =
+                    co_await asio::async_write(socket, asio::buffer(established), use_tuple);
                 if (wec) co_return;
                 co_await echo(socket, buffer);
                 co_return;
@@ -123,8 +121,8 @@ private:
         for (;;) {
             auto [ec, n] = co_await socket.async_read_some(asio::buffer(data), use_tuple);
             if (ec) co_return;
-            auto [wec, w] = co_await asio::async_write(socket, asio::buffer(data.data(), n),
-                                                       use_tuple);
+            auto [wec, w] =
+                co_await asio::async_write(socket, asio::buffer(data.data(), n), use_tuple);
             if (wec) co_return;
         }
     }
@@ -221,8 +219,8 @@ void run_client(std::uint16_t port, int id, int count, client_tally& tally) {
                 buffer.clear();
             }
             http::request<http::empty_body> req{
-                http::verb::get, "http://origin.test/" + std::to_string(id) + "/" + std::to_string(i),
-                11};
+                http::verb::get,
+                "http://origin.test/" + std::to_string(id) + "/" + std::to_string(i), 11};
             req.set(http::field::host, "origin.test");
             http::write(*socket, req);
             http::response<http::string_body> res;
@@ -311,8 +309,7 @@ TEST_CASE("server: requests, tunnels, counters, reloads and stop on different th
     std::uint64_t reads = 0;
     std::uint64_t requests_seen = 0;
     std::uint64_t checksum = 0;
-    std::thread reader(
-        [&] { reads = read_counters(srv, stop_reading, requests_seen, checksum); });
+    std::thread reader([&] { reads = read_counters(srv, stop_reading, requests_seen, checksum); });
 
     // Reloads while clients are served: another upstream (new pool), other credentials (new
     // authentication state), another access log, and back.
