@@ -390,9 +390,12 @@ def test_reload_command(start_authshim, squid):
 
 
 def test_admin_moved_while_two_reloads_wait_on_the_old_endpoint(start_authshim, squid):
-    """Two POST /reload at once on the endpoint the reload moves away: both are answered, and
-    the process still stops cleanly (the reload thread once waited for the old endpoint, whose
-    second request waited for the reload thread)."""
+    """Two POST /reload at once on the endpoint the reload moves away: neither waits forever,
+    at least one is answered 200, and the process still stops cleanly (the reload thread once
+    waited for the old endpoint, whose second request waited for the reload thread). The second
+    request is answered (200 or 422) or, when the old endpoint stops before it is read, its
+    connection is closed without an answer, as for any endpoint that goes away; a timeout would
+    be the deadlock."""
     inst = start_authshim(make_config(squid.address), "admin-move")
     for _ in range(3):
         cfg = dict(inst.config)
@@ -414,7 +417,9 @@ def test_admin_moved_while_two_reloads_wait_on_the_old_endpoint(start_authshim, 
             t.join(60 * slow_factor())
         # The first moves the endpoint; the second reads the same file again (nothing changes)
         # or finds the old endpoint stopping.
-        assert answers[0] in (200, 422) and answers[1] in (200, 422), answers
+        gone = ("RemoteDisconnected(", "ConnectionResetError(", "ConnectionRefusedError(")
+        assert all(a in (200, 422) or (isinstance(a, str) and a.startswith(gone))
+                   for a in answers), answers
         assert 200 in answers, answers
         inst.admin_port = int(cfg["admin"]["listen"].rsplit(":", 1)[1])
         assert admin.request(inst.admin_port, "GET", "/healthz").status in (200, 503)
