@@ -18,12 +18,18 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
+# Each stage's output also goes to build/stage-logs/NAME.log; the end of a failed stage's log is
+# printed again after the last stage, so that it is in the tail a CI system keeps.
+logs="$root/build/stage-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+
 # stage NAME CMD...: runs CMD, then prints `== stage NAME: <seconds> s`; returns CMD's status.
 stage() {
     local name="$1" start=$SECONDS rc=0
     shift
     echo "== stage $name: $*"
-    "$@" || rc=$?
+    "$@" 2>&1 | tee "$logs/$name.log" || rc=${PIPESTATUS[0]}
     if ((rc == 0)); then
         echo "== stage $name: $((SECONDS - start)) s"
     else
@@ -81,6 +87,12 @@ stage windows-build cmake --build build/mingw -j "$build_jobs"
 stage windows-test bash scripts/wine-ctest.sh build/mingw || failed+=(windows-test)
 
 if ((${#failed[@]} != 0)); then
+    for name in "${failed[@]}"; do
+        echo "== the end of stage $name's output (all of it: $logs/$name.log):"
+        # Test runners' progress lines say nothing the failure report does not.
+        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' \
+            "$logs/$name.log" | tail -60
+    done
     echo "== test.sh: FAILED: ${failed[*]}"
     exit 1
 fi
