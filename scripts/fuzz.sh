@@ -114,8 +114,14 @@ report() {
         grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$log" | tail -40
         local unit
         for unit in "$dir"/artifacts/*; do
-            [[ -e "$unit" ]] && echo "---- $name: reproducer: $unit" \
+            [[ -e "$unit" ]] || continue
+            echo "---- $name: reproducer: $unit" \
                 "(replay: build/fuzz/tests/fuzz/fuzz_$name $unit)"
+            # Its bytes too, so that a run elsewhere (CI) can be replayed from its output alone:
+            # `base64 -d > unit` with the line below.
+            if (($(stat -c %s "$unit") <= 8192)); then
+                echo "---- $name: reproducer, base64: $(base64 -w0 "$unit")"
+            fi
         done
     fi
 }
