@@ -111,7 +111,7 @@ report() {
         "${cov:-?}" "${ft:-?}" "${corp:-?}" "$(find "$dir/corpus" -type f | wc -l)"
     if [[ $rc != 0 ]]; then
         echo "---- $name: exit $rc; the end of $log:"
-        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$log" | tail -40
+        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^[[:space:]]+NEW_FUNC' "$log" | tail -40
         local unit
         for unit in "$dir"/artifacts/*; do
             [[ -e "$unit" ]] || continue

@@ -89,9 +89,10 @@ stage windows-test bash scripts/wine-ctest.sh build/mingw || failed+=(windows-te
 if ((${#failed[@]} != 0)); then
     for name in "${failed[@]}"; do
         echo "== the end of stage $name's output (all of it: $logs/$name.log):"
-        # Test runners' progress lines say nothing the failure report does not.
-        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' \
-            "$logs/$name.log" | tail -60
+        # Progress lines (libFuzzer's, ctest's passed tests) say nothing the failure report does not.
+        progress='^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^[[:space:]]+NEW_FUNC'
+        progress+='|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
+        grep -vE "$progress" "$logs/$name.log" | tail -60
     done
     echo "== test.sh: FAILED: ${failed[*]}"
     exit 1

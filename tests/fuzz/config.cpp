@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -92,8 +93,49 @@ void collect(const json& value, const std::string& pointer, std::vector<std::str
     }
 }
 
-/// A plain secret must not appear in a diagnostic, unless it is short or could be spelled by
-/// something else that may be quoted (a key, a pointer, another value, the loader's own words).
+/// How often `secret` occurs in the diagnostics' places and texts (each counted apart: a secret
+/// spelling a pointer plus ": " must not match the joined text).
+std::size_t occurrences(const cfg::load_result& r, const std::string& secret) {
+    std::size_t n = 0;
+    for (const auto* list : {&r.errors, &r.warnings}) {
+        for (const auto& d : *list) {
+            for (const std::string* text : {&d.where, &d.what}) {
+                for (auto at = text->find(secret); at != std::string::npos;
+                     at = text->find(secret, at + 1))
+                    ++n;
+            }
+        }
+    }
+    return n;
+}
+
+/// `text` with every JSON string literal spelling `secret` exactly as `json::dump` writes it
+/// replaced by one spelling `replacement`; nullopt when the text spells it some other way
+/// (other escapes).
+std::optional<std::string> replace_literal(std::string_view text, const std::string& secret,
+                                           const std::string& replacement) {
+    const std::string from = json(secret).dump();
+    const std::string to = json(replacement).dump();
+    std::string out;
+    bool found = false;
+    std::size_t pos = 0;
+    for (auto at = text.find(from); at != std::string_view::npos; at = text.find(from, pos)) {
+        out.append(text.substr(pos, at - pos));
+        out += to;
+        pos = at + from.size();
+        found = true;
+    }
+    if (!found) return std::nullopt;
+    out.append(text.substr(pos));
+    return out;
+}
+
+/// A plain secret must not appear in a diagnostic. It may only seem to when it is short, when
+/// something else that may be quoted spells it (a key, a pointer, another value), or when the
+/// loader's own words do (the fuzzer learns them from the comparisons the loader makes, e.g. a
+/// secret `s, lockout, a` out of the list of known keys). The last is told apart by loading the
+/// same text with the secret changed to another of the same length: a diagnostic that quotes the
+/// secret loses those occurrences, the loader's own words keep them.
 void check_no_secret(std::string_view text, const cfg::load_result& r) {
     const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false,
                                  /*ignore_comments=*/true);
@@ -106,15 +148,22 @@ void check_no_secret(std::string_view text, const cfg::load_result& r) {
         if (secret.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ") ==
             std::string::npos)
             continue; // words: the loader's own text may contain them
-        for (const auto* list : {&r.errors, &r.warnings}) {
-            for (const auto& d : *list) {
-                if (d.where.find(secret) != std::string::npos ||
-                    d.what.find(secret) != std::string::npos) {
-                    std::fprintf(stderr, "%s\n", d.to_string().c_str());
-                    fail("a diagnostic quotes a plain secret");
-                }
-            }
+        const std::size_t seen = occurrences(r, secret);
+        if (seen == 0) continue;
+        // `secret` has a byte other than a letter or space, so it is not all 'x'.
+        const auto changed = replace_literal(text, secret, std::string(secret.size(), 'x'));
+        if (changed) {
+            const auto again = cfg::load_string(*changed, "fuzz.json", base_dir);
+            if (occurrences(again, secret) >= seen) continue; // the loader's own words
         }
+        // Quoted by a diagnostic, or spelled with escapes this check cannot replace: report.
+        for (const auto* list : {&r.errors, &r.warnings}) {
+            for (const auto& d : *list)
+                std::fprintf(stderr, "%s\n", d.to_string().c_str());
+        }
+        fail(changed ? "a diagnostic quotes a plain secret"
+                     : "a diagnostic quotes a plain secret (or the loader's own words spell a "
+                       "secret written with escapes)");
     }
 }
 
