@@ -6,7 +6,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 // As in service/admin_server.cpp (the same inline functions in both).
@@ -20,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -111,14 +112,35 @@ std::string raw_exchange(const svc::admin_server& server, const std::string& req
 
 /// Restores the default logger when the test ends.
 struct captured_log {
-    std::ostringstream text;
+    /// A sink whose text is read under the sink's own mutex: the admin server's threads log
+    /// while a test reads (the request line is logged after the response is sent; TSan saw the
+    /// unguarded read race with it).
+    class sink final : public spdlog::sinks::base_sink<std::mutex> {
+    public:
+        std::string text() {
+            std::lock_guard lock(mutex_);
+            return stream_.str();
+        }
+
+    protected:
+        void sink_it_(const spdlog::details::log_msg& msg) override {
+            spdlog::memory_buf_t formatted;
+            formatter_->format(msg, formatted);
+            stream_.write(formatted.data(), static_cast<std::streamsize>(formatted.size()));
+        }
+        void flush_() override {}
+
+    private:
+        std::ostringstream stream_;
+    };
+    std::shared_ptr<sink> sink_ = std::make_shared<sink>();
     std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
     captured_log() {
-        auto logger = std::make_shared<spdlog::logger>(
-            "admin-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+        auto logger = std::make_shared<spdlog::logger>("admin-test", sink_);
         logger->set_level(spdlog::level::debug);
         spdlog::set_default_logger(logger);
     }
+    std::string str() { return sink_->text(); }
     ~captured_log() { spdlog::set_default_logger(previous); }
     captured_log(const captured_log&) = delete;
     captured_log& operator=(const captured_log&) = delete;
@@ -372,7 +394,7 @@ TEST_CASE("admin endpoint: requests are logged at debug without secrets", "[admi
         REQUIRE(client.Get("/status?q=1", bearer("s3cret-token")));
         REQUIRE(client.Get("/metrics", bearer("wrong-guess")));
     }
-    const auto text = log.text.str();
+    const auto text = log.str();
     CHECK(text.find("GET /status -> 200 (client 127.0.0.1)") != std::string::npos);
     CHECK(text.find("GET /metrics -> 401") != std::string::npos);
     CHECK(text.find("s3cret") == std::string::npos);
@@ -391,7 +413,7 @@ TEST_CASE("admin endpoint: a handler that throws answers 500", "[admin]") {
     REQUIRE(res);
     CHECK(res->status == 500);
     CHECK(res->body == "internal error\n");
-    CHECK(log.text.str().find("the counters are gone") != std::string::npos);
+    CHECK(log.str().find("the counters are gone") != std::string::npos);
 
     fake.status_throws = [] { throw 42; };
     res = client.Get("/status");
