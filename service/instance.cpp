@@ -217,8 +217,14 @@ void instance::reload_worker() {
             // systemd (Type=notify) shows "reloading" until the READY=1 below.
             std::lock_guard lock(facts_mutex_);
             if (!facts_.stopping)
-                notify_service_manager("RELOADING=1\nSTATUS=reloading the configuration (" +
-                                       j.trigger + ")");
+                // MONOTONIC_USEC: CLOCK_MONOTONIC (steady_clock), which systemd 253's
+                // Type=notify-reload requires and 252 ignores.
+                notify_service_manager(
+                    "RELOADING=1\nSTATUS=reloading the configuration (" + j.trigger +
+                    ")\nMONOTONIC_USEC=" +
+                    std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count()));
         }
         reload_report report;
         try {

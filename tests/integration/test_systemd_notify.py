@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -109,9 +110,14 @@ def test_ready_reloading_stopping(start_authshim, squid, manager):
     assert seen["port"] == inst.port, seen
     assert seen["accepts"], seen
 
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     inst.proc.send_signal(signal.SIGHUP)
-    assert fields(manager.next()) == {"RELOADING": "1",
-                                      "STATUS": "reloading the configuration (SIGHUP)"}
+    reloading = fields(manager.next())
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    assert reloading.pop("RELOADING") == "1"
+    # CLOCK_MONOTONIC in microseconds, taken when the reload began.
+    assert before <= int(reloading.pop("MONOTONIC_USEC")) <= after
+    assert reloading == {"STATUS": "reloading the configuration (SIGHUP)"}
     assert fields(manager.next()) == {"READY": "1",
                                       "STATUS": "serving: configuration reloaded (SIGHUP)"}
 
@@ -129,8 +135,8 @@ def test_ready_reloading_stopping(start_authshim, squid, manager):
 
     answer = admin.request(inst.admin_port, "POST", "/reload")
     assert answer.status == 200
-    assert fields(manager.next()) == {"RELOADING": "1",
-                                      "STATUS": "reloading the configuration (POST /reload)"}
+    reloading = fields(manager.next())
+    assert reloading["STATUS"] == "reloading the configuration (POST /reload)", reloading
     assert fields(manager.next())["STATUS"] == "serving: configuration reloaded (POST /reload)"
 
     status, _, killed = inst.stop()
