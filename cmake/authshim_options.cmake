@@ -38,3 +38,13 @@ function(authshim_target_options target)
         endif()
     endif()
 endfunction()
+
+# Builds that ship (no sanitizer, Linux, GCC): the hardening Debian's dpkg-buildflags gives its own
+# packages (lintian checks for it): stack protector, stack-clash protection, CET, _FORTIFY_SOURCE=2
+# when optimising, full RELRO with immediate binding. Global, like the sanitizers: the Asio/Beast
+# and cpp-httplib objects get it too.
+if(NOT AUTHSHIM_SANITIZE AND NOT AUTHSHIM_FUZZ AND NOT WIN32 AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-fstack-protector-strong -fstack-clash-protection -fcf-protection
+                        $<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>)
+    add_link_options(-Wl,-z,relro -Wl,-z,now)
+endif()

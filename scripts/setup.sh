@@ -22,6 +22,11 @@ build_packages=(
     # reports' stacks (llvm-14).
     clang-14 libclang-rt-14-dev llvm-14
 )
+# The Debian package and its checks (scripts/deb.sh): lintian, systemd-analyze (systemd; nothing
+# starts it in a container), file (is the binary stripped).
+package_packages=(
+    lintian systemd file
+)
 # `nginx` is the real server package in bookworm (nginx-light is a wrapper that depends on it and
 # adds the echo module, which the tests do not use). `apache2`: the Digest forward proxy of
 # test_auth_apache.py (apache2-bin's modules; `apache2-utils` also gives htpasswd). `stunnel4`:
@@ -63,7 +68,8 @@ is_installed() {
 }
 
 missing=()
-for pkg in "${build_packages[@]}" "${test_packages[@]}" "${windows_packages[@]}"; do
+for pkg in "${build_packages[@]}" "${test_packages[@]}" "${windows_packages[@]}" \
+    "${package_packages[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 
@@ -75,7 +81,8 @@ has_deb_src() {
 need_deb_src=false
 has_deb_src || need_deb_src=true
 
-total=$((${#build_packages[@]} + ${#test_packages[@]} + ${#windows_packages[@]}))
+total=$((${#build_packages[@]} + ${#test_packages[@]} + ${#windows_packages[@]} +
+    ${#package_packages[@]}))
 if ((${#missing[@]} == 0)) && ! $need_deb_src; then
     log "all $total packages are installed and a deb-src entry exists; nothing to do"
     exit 0

@@ -3,7 +3,8 @@
 #   1. scripts/setup.sh           build and test dependencies (Debian packages)
 #   2. build/asan                 Debug, ASan+UBSan: every test except the release_only ones
 #   3. build/release              Release, un-sanitized: the integration tests, where the
-#                                 release_only memory/CPU assertions run
+#                                 release_only memory/CPU assertions run; then the Debian
+#                                 package built from it and checked (scripts/deb.sh)
 #   4. build/fuzz                 the libFuzzer targets (clang-14, ASan+UBSan), 60 s each from
 #                                 their seed corpora, two at a time (scripts/fuzz.sh)
 #   5. build/tsan                 the proxy-core unit tests under ThreadSanitizer (clang-14,
@@ -67,6 +68,10 @@ stage release-configure cmake --preset release
 stage release-build cmake --build build/release -j "$build_jobs" --target authshim
 stage release-test ctest --test-dir build/release -L integration --output-on-failure \
     --no-tests=error -j 1 || failed+=(release-test)
+
+# (b2) The Debian package, from that release build: control fields, lintian without errors or
+# warnings, the unit through systemd-analyze, install/upgrade/remove/purge in a throwaway root.
+stage deb bash scripts/deb.sh --no-build || failed+=(deb)
 
 # (c) Fuzzing: each libFuzzer target for 60 s from its seed corpus (new inputs go to a scratch
 # corpus under build/fuzz/runs, never to tests/fuzz/corpus); any crash, leak, UB report, timeout

@@ -203,6 +203,9 @@ int serve(config::config cfg, const serve_hooks& hooks,
     log_event(event_id::started, spdlog::level::info,
               "authshim {} started: proxy on {}, upstream {}, config {}", AUTHSHIM_VERSION,
               shim.describe_listeners(), upstream_text, source);
+    // The listeners are bound and the handlers in place: systemd's Type=notify start ends here.
+    shim.announce_ready("serving: proxy on " + shim.describe_listeners() + ", upstream " +
+                        upstream_text);
     shim.run();
     remove_stop_handlers();
     if (hooks.on_stopped) hooks.on_stopped();

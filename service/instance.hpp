@@ -46,8 +46,13 @@ public:
     /// message per failure; nothing is left listening then.
     std::vector<std::string> start();
 
+    /// Tells the service manager that authshim serves (notify_service_manager: READY=1 and
+    /// `status`), unless a stop was requested already. Call once listening, before run().
+    void announce_ready(const std::string& status);
+
     /// Serves until stopped (call after a successful start()).
     void run();
+    /// Begins the graceful stop (and tells the service manager: STOPPING=1). Any thread.
     void request_stop();
 
     /// Queues a reload and returns at once (signal handlers, service control handlers).
@@ -85,7 +90,8 @@ private:
     std::shared_ptr<proxycore::access_log> access_log_;
 
     mutable std::mutex facts_mutex_;
-    status_facts facts_;             // guarded by facts_mutex_
+    status_facts facts_;             // guarded by facts_mutex_; facts_.stopping also orders
+                                     // the service-manager notifications (sent under the lock)
     std::string config_display_;     // guarded by facts_mutex_: the masked config, to hash
     config::endpoint health_target_; // guarded by facts_mutex_
     std::chrono::milliseconds health_timeout_{}; // guarded by facts_mutex_

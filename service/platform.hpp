@@ -61,6 +61,13 @@ bool wait_readable(std::uintptr_t socket, std::chrono::milliseconds timeout);
 /// none to raise (Windows: sockets are not bounded that way). Call once at start.
 std::optional<std::uint64_t> raise_open_file_limit();
 
+/// Tells the service manager what the process is doing, in systemd's notify protocol: lines
+/// such as `READY=1` (serving: the listeners are bound), `RELOADING=1`, `STOPPING=1`,
+/// `STATUS=<text for systemctl status>`. POSIX: one datagram to the socket $NOTIFY_SOCKET names
+/// (a unit with Type=notify), nothing when the variable is unset; a failure is logged as a
+/// warning and otherwise ignored. Windows: nothing (service_main reports to the SCM). Any thread.
+void notify_service_manager(std::string_view state);
+
 /// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`
 /// and `stop`; POSIX: nothing, the signal set lives and dies with `io`).
 void remove_stop_handlers();

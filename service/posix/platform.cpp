@@ -1,12 +1,15 @@
 // POSIX platform glue: signals, the default secret resolver, no platform commands.
 #include "service/platform.hpp"
 
+#include "service/posix/notify.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -98,6 +101,15 @@ std::optional<std::uint64_t> raise_open_file_limit() {
     }
     spdlog::debug("open-file limit {} (already the hard limit)", static_cast<std::uint64_t>(soft));
     return static_cast<std::uint64_t>(soft);
+}
+
+void notify_service_manager(std::string_view state) {
+    // Read at each call: nothing in authshim sets environment variables after start.
+    const char* socket_name = std::getenv("NOTIFY_SOCKET");
+    if (socket_name == nullptr || *socket_name == '\0') return;
+    if (auto error = posix::send_notification(socket_name, state))
+        spdlog::warn("could not tell the service manager (NOTIFY_SOCKET={}) '{}': {}", socket_name,
+                     state.substr(0, state.find('\n')), *error);
 }
 
 void remove_stop_handlers() {}

@@ -92,6 +92,10 @@ std::optional<std::uint64_t> raise_open_file_limit() {
     return std::nullopt; // sockets are handles, not bounded by a per-process descriptor limit
 }
 
+void notify_service_manager(std::string_view) {
+    // The SCM learns the service's state from service_main (SetServiceStatus).
+}
+
 void remove_stop_handlers() {
     {
         std::lock_guard lock(console_mutex);
