@@ -122,6 +122,14 @@ report() {
             if (($(stat -c %s "$unit") <= 8192)); then
                 echo "---- $name: reproducer, base64: $(base64 -w0 "$unit")"
             fi
+            # libFuzzer's timeout is wall-clock time: on a machine starved of CPU an ordinary
+            # input can pass 10 s. The replay on its own tells a slow input from a busy machine.
+            if [[ "$(basename "$unit")" == timeout-* ]]; then
+                local t0=$EPOCHREALTIME
+                "build/fuzz/tests/fuzz/fuzz_$name" -timeout=10 "$unit" >/dev/null 2>&1 || true
+                echo "---- $name: the timeout input, replayed alone, took" \
+                    "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }') s"
+            fi
         done
     fi
 }
