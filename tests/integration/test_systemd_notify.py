@@ -71,7 +71,8 @@ def config(squid_address: str, **sections) -> dict:
                                    "credentials": "machine"}],
                        credentials={"machine": {"username": USER,
                                                 "password": {"env": "NOTIFY_TEST_PW"}}},
-                       **sections)
+                       # trace: the suite-wide secrets scan wants the most output there is
+                       log={"level": "trace"}, **sections)
 
 
 @pytest.fixture
