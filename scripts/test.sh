@@ -96,7 +96,7 @@ if ((${#failed[@]} != 0)); then
         echo "== the end of stage $name's output (all of it: $logs/$name.log):"
         # Progress lines (libFuzzer's, ctest's passed tests) say nothing the failure report does not.
         progress='^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^[[:space:]]+NEW_FUNC'
-        progress+='|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
+        progress+='|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed|^ +Start +[0-9]+: '
         grep -vE "$progress" "$logs/$name.log" | tail -60
     done
     echo "== test.sh: FAILED: ${failed[*]}"
