@@ -1,4 +1,5 @@
-# Compiler options shared by our own targets (never applied to third-party code).
+# Compiler options: warnings for our own targets only (authshim_target_options); sanitizers,
+# fuzzing instrumentation and release hardening for every object.
 include_guard(GLOBAL)
 
 if(AUTHSHIM_SANITIZE)
@@ -40,11 +41,16 @@ function(authshim_target_options target)
 endfunction()
 
 # Builds that ship (no sanitizer, Linux, GCC): the hardening Debian's dpkg-buildflags gives its own
-# packages (lintian checks for it): stack protector, stack-clash protection, CET, _FORTIFY_SOURCE=2
-# when optimising, full RELRO with immediate binding. Global, like the sanitizers: the Asio/Beast
-# and cpp-httplib objects get it too.
+# packages (lintian checks for it): stack protector, stack-clash protection, CET (x86 only),
+# _FORTIFY_SOURCE=2 when optimising (undefined first: some compilers predefine another level),
+# full RELRO with immediate binding. Global, like the sanitizers, so that the Asio/Beast and
+# cpp-httplib objects we compile get it too; these are code-generation options, not warnings.
 if(NOT AUTHSHIM_SANITIZE AND NOT AUTHSHIM_FUZZ AND NOT WIN32 AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    add_compile_options(-fstack-protector-strong -fstack-clash-protection -fcf-protection
+    add_compile_options(-fstack-protector-strong -fstack-clash-protection
+                        $<$<NOT:$<CONFIG:Debug>>:-U_FORTIFY_SOURCE>
                         $<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>)
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|i.86)$")
+        add_compile_options(-fcf-protection)
+    endif()
     add_link_options(-Wl,-z,relro -Wl,-z,now)
 endif()

@@ -12,17 +12,24 @@ install(TARGETS authshim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # After the strip (CPACK_STRIP_FILES, `cmake --install --strip`), drop the .comment and .note
 # sections as dh_strip does (lintian: binary-has-unneeded-section); crt*.o bring GCC's .comment,
 # so -fno-ident cannot.
-install(CODE [[
+install(CODE "
     if(CMAKE_INSTALL_DO_STRIP)
         execute_process(COMMAND objcopy --remove-section=.comment --remove-section=.note
-                                "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/bin/authshim"
+                                \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/authshim\"
                         COMMAND_ERROR_IS_FATAL ANY)
     endif()
-]])
-# Outside the /usr prefix, where Debian wants them: the configuration (a conffile: an edited one
-# survives upgrades) and the unit.
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/authshim.example.json DESTINATION /etc/authshim
-        RENAME authshim.json)
+")
+# Outside the /usr prefix, where Debian wants them: the configuration and the unit. The
+# configuration is installed only where there is none, so that `cmake --install` never replaces
+# an admin's file (in the package it is a conffile: dpkg keeps an edited one on upgrade).
+install(CODE "
+    if(EXISTS \"\$ENV{DESTDIR}/etc/authshim/authshim.json\")
+        message(STATUS \"Kept: \$ENV{DESTDIR}/etc/authshim/authshim.json (never replaced)\")
+    else()
+        file(INSTALL DESTINATION /etc/authshim TYPE FILE RENAME authshim.json
+             FILES \"${PROJECT_SOURCE_DIR}/packaging/authshim.example.json\")
+    endif()
+")
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/authshim.service DESTINATION /lib/systemd/system)
 
 # The changelog and the man page carry the version; their date is SOURCE_DATE_EPOCH's when set

@@ -97,7 +97,7 @@ if ((${#failed[@]} != 0)); then
         # Progress lines (libFuzzer's, ctest's passed tests) say nothing the failure report does not.
         progress='^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^[[:space:]]+NEW_FUNC'
         progress+='|^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed|^ +Start +[0-9]+: '
-        grep -vE "$progress" "$logs/$name.log" | tail -60
+        grep -vE "$progress" "$logs/$name.log" | tail -60 || true
     done
     echo "== test.sh: FAILED: ${failed[*]}"
     exit 1

@@ -64,8 +64,9 @@ std::optional<std::uint64_t> raise_open_file_limit();
 /// Tells the service manager what the process is doing, in systemd's notify protocol: lines
 /// such as `READY=1` (serving: the listeners are bound), `RELOADING=1`, `STOPPING=1`,
 /// `STATUS=<text for systemctl status>`. POSIX: one datagram to the socket $NOTIFY_SOCKET names
-/// (a unit with Type=notify), nothing when the variable is unset; a failure is logged as a
-/// warning and otherwise ignored. Windows: nothing (service_main reports to the SCM). Any thread.
+/// (a unit with Type=notify), nothing when the variable is unset; waits at most about a second
+/// for a service manager whose queue is full; a failure is logged as a warning and otherwise
+/// ignored. Windows: nothing (service_main reports to the SCM). Any thread.
 void notify_service_manager(std::string_view state);
 
 /// Undoes install_stop_handlers before `io` goes away (Windows: the console handler forgets `io`

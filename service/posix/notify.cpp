@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,11 +28,14 @@ std::optional<std::string> send_notification(std::string_view socket_name, std::
 
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+    // A full queue at the service manager (a boot storm) makes the send wait, for at most a
+    // second: READY=1 must not be dropped (systemd would kill a Type=notify service that never
+    // says it started), nor may a manager that does not read hold up authshim for long.
+    const timeval limit{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
     ssize_t sent = -1;
     do {
-        // Never waits: a service manager that does not read its queue must not hold up the
-        // proxy (the notification is lost then, and the caller logs why).
-        sent = ::sendto(fd, state.data(), state.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+        sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
                         reinterpret_cast<const sockaddr*>(&address), length);
     } while (sent < 0 && errno == EINTR);
     const int error = errno;

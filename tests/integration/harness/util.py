@@ -25,10 +25,13 @@ def slow_factor() -> float:
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The current environment without any *_proxy / *_PROXY variable (curl, Squid and
-    authshim must never pick up a proxy from the machine)."""
+    authshim must never pick up a proxy from the machine), nor NOTIFY_SOCKET (under a
+    Type=notify runner every authshim would notify the real service manager; the tests that
+    want it set their own)."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.pop("ALL_PROXY", None)
     env.pop("all_proxy", None)
+    env.pop("NOTIFY_SOCKET", None)
     env.setdefault("LC_ALL", "C")
     if extra:
         env.update(extra)
