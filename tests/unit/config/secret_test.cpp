@@ -75,7 +75,7 @@ TEST_CASE("secret_string copies and moves", "[secret]") {
     d = secret_string("a much longer value that does not fit the small-string buffer");
     CHECK(d.expose() == "a much longer value that does not fit the small-string buffer");
     const secret_string& same = d; // (through a reference: clang's -Wself-assign-overloaded)
-    d = same;                       // self-assignment keeps the value
+    d = same;                      // self-assignment keeps the value
     CHECK(d.expose() == "a much longer value that does not fit the small-string buffer");
     d.clear();
     CHECK(d.empty());
