@@ -155,9 +155,14 @@ void instance::run() {
     shut_down();
 }
 
-void instance::announce_ready(const std::string& status) {
+void instance::notify_unless_stopping(const std::string& state) {
+    // Under the lock that request_stop() takes: nothing follows its STOPPING=1.
     std::lock_guard lock(facts_mutex_);
-    if (!facts_.stopping) notify_service_manager("READY=1\nSTATUS=" + status);
+    if (!facts_.stopping) notify_service_manager(state);
+}
+
+void instance::announce_ready(const std::string& status) {
+    notify_unless_stopping("READY=1\nSTATUS=" + status);
 }
 
 void instance::request_stop() {
@@ -213,19 +218,14 @@ void instance::reload_worker() {
             j = std::move(jobs_.front());
             jobs_.erase(jobs_.begin());
         }
-        {
-            // systemd (Type=notify) shows "reloading" until the READY=1 below.
-            std::lock_guard lock(facts_mutex_);
-            if (!facts_.stopping)
-                // MONOTONIC_USEC: CLOCK_MONOTONIC (steady_clock), which systemd 253's
-                // Type=notify-reload requires and 252 ignores.
-                notify_service_manager(
-                    "RELOADING=1\nSTATUS=reloading the configuration (" + j.trigger +
-                    ")\nMONOTONIC_USEC=" +
-                    std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now().time_since_epoch())
-                                       .count()));
-        }
+        // systemd (Type=notify) shows "reloading" until the READY=1 below. MONOTONIC_USEC:
+        // CLOCK_MONOTONIC (steady_clock), which systemd 253's Type=notify-reload requires and
+        // 252 ignores.
+        notify_unless_stopping(
+            "RELOADING=1\nSTATUS=reloading the configuration (" + j.trigger + ")\nMONOTONIC_USEC=" +
+            std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count()));
         reload_report report;
         try {
             report = do_reload(j.trigger);
@@ -233,16 +233,12 @@ void instance::reload_worker() {
             report.errors.push_back(std::string("reload failed unexpectedly: ") + e.what());
             spdlog::error("reload ({}) failed unexpectedly: {}", j.trigger, e.what());
         }
-        {
-            std::lock_guard lock(facts_mutex_);
-            if (!facts_.stopping)
-                notify_service_manager(
-                    "READY=1\nSTATUS=" +
-                    (report.ok ? "serving: configuration reloaded (" + j.trigger + ")"
-                               : "serving the previous configuration: the reload (" + j.trigger +
-                                     ") was refused, " + std::to_string(report.errors.size()) +
-                                     " error(s) in the log"));
-        }
+        notify_unless_stopping("READY=1\nSTATUS=" +
+                               (report.ok ? "serving: configuration reloaded (" + j.trigger + ")"
+                                          : "serving the previous configuration: the reload (" +
+                                                j.trigger + ") was refused, " +
+                                                std::to_string(report.errors.size()) +
+                                                " error(s) in the log"));
         if (j.done) j.done->set_value(std::move(report));
     }
 }

@@ -70,6 +70,8 @@ private:
         std::optional<std::promise<reload_report>> done;
     };
     reload_report do_reload(const std::string& trigger);
+    /// notify_service_manager(state) unless a stop was requested (under facts_mutex_).
+    void notify_unless_stopping(const std::string& state);
     /// Ends the reload thread, then stops the admin endpoints (idempotent; owner thread).
     void shut_down();
     void reload_worker();
