@@ -161,6 +161,13 @@ struct admin_settings {
     secret_string token{};
 };
 
+/// `winhttp`: what `authshim winhttp apply` writes besides the proxy (Windows; loaded and checked
+/// everywhere, used nowhere else).
+struct winhttp_options {
+    /// The bypass list (`;`-separated, netsh syntax): destinations WinHTTP reaches directly.
+    std::string bypass = "<local>";
+};
+
 /// The whole effective configuration.
 struct config {
     std::filesystem::path source;    ///< the file it was loaded from (absolute), if any
@@ -173,6 +180,7 @@ struct config {
     lockout_policy lockout;
     logging log;
     admin_settings admin;
+    winhttp_options winhttp;
 };
 
 std::string to_string(log_level level);

@@ -139,6 +139,7 @@ std::string to_display_json(const config& cfg) {
         {"token",
          cfg.admin.token_source ? format_secret_ref(*cfg.admin.token_source) : ordered(nullptr)},
     };
+    root["winhttp"] = {{"bypass", cfg.winhttp.bypass}};
 
     return root.dump(2, ' ', false, ordered::error_handler_t::replace);
 }

@@ -1,5 +1,6 @@
 // The top level of the document, `listen`, `admin`, and the helpers every section uses.
 #include "config/detail_validate.hpp"
+#include "config/winhttp_bypass.hpp"
 
 #include "config/detail_ip.hpp"
 #include "config/detail_parse.hpp"
@@ -395,6 +396,31 @@ void load_admin(context& ctx, const json* value, const std::string& pointer,
     }
 }
 
+/// `winhttp`: {"bypass": "<local>;*.corp.example"}.
+void load_winhttp(context& ctx, const json* value, const std::string& pointer,
+                  winhttp_options& out) {
+    if (!value) return;
+    if (!expect_object(ctx, *value, pointer,
+                       "an object such as {\"bypass\": \"<local>;*.corp.example\"}"))
+        return;
+    check_keys(ctx, *value, pointer, {"bypass"});
+    const auto bypass = value->find("bypass");
+    if (bypass == value->end()) return;
+    const std::string at = child(pointer, "bypass");
+    if (!bypass->is_string()) {
+        ctx.error(at, "expected a bypass list such as \"<local>;*.corp.example\" (entries "
+                      "separated by ';'), got " +
+                          describe(*bypass));
+        return;
+    }
+    std::string error;
+    if (!validate_winhttp_bypass(bypass->get_ref<const std::string&>(), &error)) {
+        ctx.error(at, error);
+        return;
+    }
+    out.bypass = bypass->get<std::string>();
+}
+
 } // namespace
 
 void validate_document(context& ctx, const json& document, config& out) {
@@ -406,7 +432,7 @@ void validate_document(context& ctx, const json& document, config& out) {
     }
     check_keys(ctx, document, "",
                {"listen", "upstreams", "access", "timeouts", "limits", "log", "credentials",
-                "lockout", "admin"});
+                "lockout", "admin", "winhttp"});
 
     auto find = [&document](std::string_view key) -> const json* {
         auto it = document.find(key);
@@ -449,6 +475,7 @@ void validate_document(context& ctx, const json& document, config& out) {
                             "\"credentials\", or remove the entry)");
 
     load_admin(ctx, find("admin"), "/admin", listening, out.admin);
+    load_winhttp(ctx, find("winhttp"), "/winhttp", out.winhttp);
 }
 
 } // namespace authshim::config::detail

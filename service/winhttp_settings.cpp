@@ -164,53 +164,6 @@ std::string describe(const winhttp_settings& settings) {
     return "direct access (no proxy)";
 }
 
-bool validate_bypass(std::string_view list, std::string* error) {
-    if (list.empty()) {
-        set_error(error, "the bypass list is empty (leave out --bypass for the default <local>)");
-        return false;
-    }
-    if (list.size() > winhttp_max_bypass_bytes) {
-        set_error(error, "the bypass list has " + std::to_string(list.size()) +
-                             " bytes, more than the " + std::to_string(winhttp_max_bypass_bytes) +
-                             " accepted");
-        return false;
-    }
-    std::size_t entry_start = 0;
-    std::size_t entry_number = 1;
-    for (std::size_t i = 0; i <= list.size(); ++i) {
-        if (i == list.size() || list[i] == ';') {
-            if (i == entry_start) {
-                set_error(error, "entry " + std::to_string(entry_number) +
-                                     " of the bypass list is empty (entries are separated by "
-                                     "single ';' characters, none at the ends)");
-                return false;
-            }
-            entry_start = i + 1;
-            ++entry_number;
-            continue;
-        }
-        const auto c = static_cast<unsigned char>(list[i]);
-        if (c == ' ' || c == '\t') {
-            set_error(error, "entry " + std::to_string(entry_number) +
-                                 " of the bypass list contains whitespace at byte " +
-                                 std::to_string(i + 1) + " (separate entries with ';' only)");
-            return false;
-        }
-        if (c >= 0x80) {
-            set_error(error, "the bypass list contains a non-ASCII byte (0x" + hex_byte(c) +
-                                 ") at byte " + std::to_string(i + 1) +
-                                 "; write international names in their xn-- form");
-            return false;
-        }
-        if (!printable_ascii(c)) {
-            set_error(error, "the bypass list contains the control character 0x" + hex_byte(c) +
-                                 " at byte " + std::to_string(i + 1));
-            return false;
-        }
-    }
-    return true;
-}
-
 winhttp_settings applied_settings(std::string proxy, std::string bypass,
                                   const std::optional<winhttp_settings>& previous) {
     winhttp_settings out;

@@ -20,8 +20,6 @@ inline constexpr std::uint32_t winhttp_version_classic = 0x18;
 inline constexpr std::uint32_t winhttp_version_newer = 0x28;
 /// Longest proxy or bypass string `decode` accepts (real values are far shorter).
 inline constexpr std::size_t winhttp_max_string_bytes = 32 * 1024;
-/// Longest `--bypass` list `validate_bypass` accepts.
-inline constexpr std::size_t winhttp_max_bypass_bytes = 2048;
 
 /// One decoded value: little-endian u32 version, counter, flags, then u32 length + proxy
 /// (ASCII), u32 length + bypass list; whatever follows is kept verbatim in `trailing`.
@@ -49,10 +47,6 @@ std::string describe(const winhttp_settings& settings);
 
 /// True when `settings` makes WinHTTP use a named proxy (flag set and a proxy string).
 bool uses_named_proxy(const winhttp_settings& settings);
-
-/// Checks a `--bypass` list: `;`-separated, non-empty entries of printable ASCII without
-/// whitespace, at most `winhttp_max_bypass_bytes`. False and `*error` (when given) if not.
-bool validate_bypass(std::string_view list, std::string* error);
 
 /// The settings `authshim winhttp apply` writes: named proxy `proxy` (flags 3), `bypass`,
 /// counter 0, and the version of `previous` when that is 0x18 or 0x28 (else 0x18).

@@ -4,6 +4,7 @@
 // `show` is in winhttp_show.cpp; the registry helpers both use are in winhttp_registry.cpp.
 #include "service/windows/commands.hpp"
 
+#include "config/winhttp_bypass.hpp"
 #include "service/cli.hpp"
 #include "service/windows/winhttp_registry.hpp"
 #include "service/winhttp_settings.hpp"
@@ -41,7 +42,8 @@ int apply(std::vector<std::string> args) {
     std::string error;
     const auto config_file = take_config_option(args, error);
     if (!error.empty()) return usage(error);
-    std::string bypass = "<local>";
+    // Without --bypass, the config's `winhttp.bypass` (default <local>).
+    std::optional<std::string> bypass;
     for (std::size_t i = 2; i < args.size(); ++i) {
         if (args[i] == "--bypass" && i + 1 < args.size()) {
             bypass = args[++i];
@@ -52,7 +54,8 @@ int apply(std::vector<std::string> args) {
                                                : "unknown argument '" + args[i] + "'");
         }
     }
-    if (!validate_bypass(bypass, &error)) return usage("--bypass: " + error);
+    if (bypass && !config::validate_winhttp_bypass(*bypass, &error))
+        return usage("--bypass: " + error);
     if (!config_file) return usage("'winhttp apply' needs --config FILE");
 
     const auto cfg = load_config(*config_file, std::cerr, /*resolve_secrets=*/false);
@@ -66,6 +69,7 @@ int apply(std::vector<std::string> args) {
         return 1;
     }
     const std::string proxy = client_address(cfg->listen.front());
+    if (!bypass) bypass = cfg->winhttp.bypass;
 
     std::array<reg_value, 2> before;
     std::array<bytes, 2> wanted;
@@ -80,7 +84,7 @@ int apply(std::vector<std::string> args) {
         if (before[i].present && before[i].type == REG_BINARY)
             previous = decode(before[i].data, nullptr);
         // Same version as before (0x18 or 0x28), counter 0, flags 3: see applied_settings.
-        const auto settings = applied_settings(proxy, bypass, previous);
+        const auto settings = applied_settings(proxy, *bypass, previous);
         wanted[i] = encode(settings);
         if (!decode(wanted[i], &error)) { // e.g. a listen host that is not plain ASCII
             std::cerr << "authshim winhttp: nothing changed: cannot store proxy '" << proxy
@@ -142,7 +146,7 @@ int apply(std::vector<std::string> args) {
     }
 
     const saved_state now = read_state();
-    std::cout << "WinHTTP proxy set to " << proxy << " (bypass \"" << bypass
+    std::cout << "WinHTTP proxy set to " << proxy << " (bypass \"" << *bypass
               << "\") in the 64-bit and 32-bit views; previous setting saved"
               << (keep_saved ? " (by the first apply)" : "") << ": " << describe_previous(now)
               << "\n";

@@ -128,6 +128,9 @@ TEST_CASE("to_display_json of the defaults", "[display]") {
   "admin": {
     "listen": "127.0.0.1:3129",
     "token": null
+  },
+  "winhttp": {
+    "bypass": "<local>"
   }
 })");
 }

@@ -411,3 +411,24 @@ TEST_CASE("log.access must not be log.file", "[loader][log][errors]") {
     CHECK_THAT(result.errors[0].what,
                Catch::Contains("give the access log its own file such as \"logs/access.jsonl\""));
 }
+
+// `winhttp.bypass` (issue 8: the MSI's BYPASS property is written there; `winhttp apply` uses it
+// when --bypass is not given).
+TEST_CASE("winhttp.bypass: default <local>, any valid list accepted") {
+    CHECK(load_ok(with_upstream(R"("log": {})")).winhttp.bypass == "<local>");
+    CHECK(load_ok(with_upstream(R"("winhttp": {})")).winhttp.bypass == "<local>");
+    CHECK(
+        load_ok(with_upstream(R"("winhttp": {"bypass": "*.local;10.*;<local>"})")).winhttp.bypass ==
+        "*.local;10.*;<local>");
+}
+
+TEST_CASE("winhttp.bypass: bad values are errors at their place") {
+    check_one_error({
+        {with_upstream(R"("winhttp": "<local>")"), "/winhttp", "expected an object"},
+        {with_upstream(R"("winhttp": {"bypass": ["a"]})"), "/winhttp/bypass",
+         "expected a bypass list"},
+        {with_upstream(R"("winhttp": {"bypass": ""})"), "/winhttp/bypass", "is empty"},
+        {with_upstream(R"("winhttp": {"bypass": "a; b"})"), "/winhttp/bypass", "whitespace"},
+        {with_upstream(R"("winhttp": {"bypas": "a"})"), "/winhttp/bypas", "bypass"},
+    });
+}

@@ -1,3 +1,4 @@
+#include "config/winhttp_bypass.hpp"
 #include "service/winhttp_settings.hpp"
 
 #include <catch2/catch.hpp>
@@ -40,7 +41,7 @@ std::string decode_error(const bytes& value) {
 
 std::string bypass_error(std::string_view list) {
     std::string error;
-    CHECK_FALSE(svc::validate_bypass(list, &error));
+    CHECK_FALSE(authshim::config::validate_winhttp_bypass(list, &error));
     return error;
 }
 
@@ -237,7 +238,7 @@ TEST_CASE("winhttp_settings: non-printable or non-ASCII string bytes are rejecte
 
 TEST_CASE("winhttp_settings: a null error pointer is allowed") {
     CHECK_FALSE(svc::decode(bytes{}, nullptr).has_value());
-    CHECK_FALSE(svc::validate_bypass("", nullptr));
+    CHECK_FALSE(authshim::config::validate_winhttp_bypass("", nullptr));
 }
 
 TEST_CASE("winhttp_settings: describe") {
@@ -261,10 +262,11 @@ TEST_CASE("winhttp_settings: validate_bypass accepts real lists") {
                              "*.example.com;[::1]", "<-loopback>"}) {
         std::string error;
         INFO(list);
-        CHECK(svc::validate_bypass(list, &error));
+        CHECK(authshim::config::validate_winhttp_bypass(list, &error));
         CHECK(error.empty());
     }
-    CHECK(svc::validate_bypass(std::string(svc::winhttp_max_bypass_bytes, 'a'), nullptr));
+    CHECK(authshim::config::validate_winhttp_bypass(
+        std::string(authshim::config::winhttp_max_bypass_bytes, 'a'), nullptr));
 }
 
 TEST_CASE("winhttp_settings: validate_bypass refuses bad lists") {
@@ -288,7 +290,7 @@ TEST_CASE("winhttp_settings: validate_bypass refuses bad lists") {
     CHECK(bypass_error("a\nb") == "the bypass list contains the control character 0x0a at byte 2");
     CHECK_THAT(bypass_error(std::string("a\0b", 3)), Catch::Contains("control character 0x00"));
     CHECK_THAT(bypass_error("a\x7f"), Catch::Contains("control character 0x7f"));
-    CHECK(bypass_error(std::string(svc::winhttp_max_bypass_bytes + 1, 'a')) ==
+    CHECK(bypass_error(std::string(authshim::config::winhttp_max_bypass_bytes + 1, 'a')) ==
           "the bypass list has 2049 bytes, more than the 2048 accepted");
 }
 
