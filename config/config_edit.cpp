@@ -273,6 +273,27 @@ public:
         return i == npos ? std::nullopt : fail_object(i);
     }
 
+    /// The array whose `[` is at `i`: the [begin, end) span of each element.
+    std::optional<std::vector<std::pair<std::size_t, std::size_t>>>
+    read_array(std::size_t i) const {
+        if (i >= text_.size() || text_[i] != '[') return fail_array(i);
+        std::vector<std::pair<std::size_t, std::size_t>> elements;
+        i = skip_blank(i + 1);
+        if (i != npos && i < text_.size() && text_[i] == ']') return elements;
+        while (i != npos && i < text_.size()) {
+            const std::size_t end = skip_value(i);
+            if (end == npos) return std::nullopt;
+            elements.emplace_back(i, end);
+            i = skip_blank(end);
+            if (i == npos || i >= text_.size()) break;
+            if (text_[i] == ']') return elements;
+            if (text_[i] != ',') break;
+            i = skip_blank(i + 1);
+        }
+        if (i != npos) fail(i);
+        return std::nullopt;
+    }
+
 private:
     /// Exactly four hex digits at `i`.
     std::optional<std::uint32_t> hex4(std::size_t i) const {
@@ -290,6 +311,11 @@ private:
         return npos;
     }
     std::optional<object_span> fail_object(std::size_t i) const {
+        failed_at_ = i;
+        return std::nullopt;
+    }
+    std::optional<std::vector<std::pair<std::size_t, std::size_t>>>
+    fail_array(std::size_t i) const {
         failed_at_ = i;
         return std::nullopt;
     }
@@ -482,6 +508,15 @@ edit_result failure(std::string why) {
     return {std::nullopt, std::move(why)};
 }
 
+/// `edited`, unless it would not parse (a caller's `value_json` that is not JSON): never hand
+/// back a broken file.
+edit_result checked(std::string_view original, std::string edited) {
+    if (syntax_check check; !check.run(edited))
+        return failure(position(original, 0) + ": the edited text would not parse (" +
+                       check.message() + ")");
+    return {std::move(edited), {}};
+}
+
 } // namespace
 
 edit_result set_dpapi_credential(std::string_view text, std::string_view name,
@@ -572,6 +607,100 @@ edit_result set_dpapi_credential(std::string_view text, std::string_view name,
         return failure(at(0) + ": internal error: the edited text would not parse (" +
                        check.message() + ")");
     return {std::move(edited), {}};
+}
+
+edit_result set_value(std::string_view text, std::span<const path_step> path,
+                      std::string_view value_json) {
+    if (path.empty() || !std::holds_alternative<std::string>(path.front()))
+        return failure("internal error: the path must start with a key");
+    if (syntax_check check; !check.run(text))
+        return failure(position(text, check.offset()) + ": " + check.message());
+
+    const scanner scan(text);
+    const layout lines(text);
+    auto at = [&](std::size_t offset) { return position(text, offset); };
+    auto unreadable = [&] {
+        return failure(at(scan.failed_at()) + ": cannot find the members of this object");
+    };
+    // "/upstreams/0/address" up to and including step `n`.
+    auto pointer = [&](std::size_t n) {
+        std::string out;
+        for (std::size_t i = 0; i <= n && i < path.size(); ++i) {
+            out += '/';
+            if (const auto* key = std::get_if<std::string>(&path[i]))
+                out += *key; // the caller's own key names, never the document's
+            else
+                out += std::to_string(std::get<std::size_t>(path[i]));
+        }
+        return out;
+    };
+
+    std::size_t value = scan.skip_blank(lines.start());
+    if (value == npos || value >= text.size()) return unreadable();
+    const std::string& eol = lines.eol();
+    for (std::size_t step = 0; step < path.size(); ++step) {
+        const std::string where =
+            step == 0 ? "the top-level value" : "\"" + pointer(step - 1) + "\"";
+        if (const auto* key = std::get_if<std::string>(&path[step])) {
+            if (text[value] != '{')
+                return failure(at(value) + ": " + where + " is " + kind(text[value]) +
+                               "; expected an object");
+            const auto object = scan.read_object(value);
+            if (!object) return unreadable();
+            if (const auto twice = duplicate(*object))
+                return failure(at(twice->first->key_begin) + ": duplicate key " +
+                               quote(twice->first->key).value_or("a key") + " in " + where +
+                               " (first at " + at(twice->second->key_begin) +
+                               "); the loader refuses duplicate keys, remove one");
+            if (const member* m = find(*object, *key)) {
+                value = m->value_begin;
+                continue;
+            }
+            // Missing: create it with the objects still missing below it, unless the rest of
+            // the path indexes into an array that would have to be made up.
+            for (std::size_t later = step + 1; later < path.size(); ++later)
+                if (std::holds_alternative<std::size_t>(path[later]))
+                    return failure(at(value) + ": \"" + pointer(later - 1) +
+                                   "\" does not exist; add it first");
+            std::vector<std::string> keys;
+            for (std::size_t later = step; later < path.size(); ++later) {
+                auto quoted = quote(std::get<std::string>(path[later]));
+                if (!quoted) return failure("the key is not valid UTF-8");
+                keys.push_back(std::move(*quoted));
+            }
+            std::string compact(value_json);
+            for (std::size_t k = keys.size(); k-- > 1;)
+                compact = "{" + keys[k] + ": " + compact + "}";
+            const std::string unit = lines.unit(*object);
+            const block_renderer block = [&](const std::string& indent) {
+                std::string inner(value_json);
+                for (std::size_t k = keys.size(); k-- > 1;) {
+                    std::string in = indent;
+                    for (std::size_t d = 1; d < k; ++d)
+                        in += unit;
+                    inner = "{" + eol + in + unit + keys[k] + ": " + inner + eol + in + "}";
+                }
+                return inner;
+            };
+            const auto splices = add_member(text, lines, *object, keys.front(), compact, block);
+            return checked(text, spliced(text, splices));
+        }
+        const std::size_t index = std::get<std::size_t>(path[step]);
+        if (text[value] != '[')
+            return failure(at(value) + ": " + where + " is " +
+                           (text[value] == '{' ? std::string("an object") : kind(text[value])) +
+                           "; expected an array");
+        const auto elements = scan.read_array(value);
+        if (!elements)
+            return failure(at(scan.failed_at()) + ": cannot find the elements of this array");
+        if (index >= elements->size())
+            return failure(at(value) + ": " + where + " has " + std::to_string(elements->size()) +
+                           " element(s); there is no \"" + pointer(step) + "\" to set");
+        value = (*elements)[index].first;
+    }
+    const std::size_t end = scan.skip_value(value);
+    if (end == npos) return unreadable();
+    return checked(text, spliced(text, {{value, end, std::string(value_json)}}));
 }
 
 } // namespace authshim::config

@@ -3,9 +3,12 @@
 /// order, whitespace, line endings and a byte-order mark survive. Pure functions on strings the
 /// caller owns; no I/O, no shared state, safe from any thread.
 
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace authshim::config {
 
@@ -41,5 +44,23 @@ struct edit_result {
 /// string value of the document.
 edit_result set_dpapi_credential(std::string_view text, std::string_view name,
                                  std::string_view username, std::string_view dpapi_base64);
+
+/// One step of a path into a document: an object member by key, or an array element by index.
+using path_step = std::variant<std::string, std::size_t>;
+
+/// Sets the value at `path` (at least one step; the first a key of the top-level object) in the
+/// JSON(-with-comments) document `text` to `value_json`, a JSON text inserted as given (the
+/// caller renders it, on one line).
+///
+/// Only one span changes, by the rules of set_dpapi_credential: an existing value is replaced
+/// in place; a missing member is added as the last member of its object, and objects missing
+/// along the path are created with it (`{"winhttp": {"bypass": ...}}`).
+///
+/// Refused, with `line:col`: invalid JSON, a step into a value of another type than the step
+/// needs (a key into a non-object, an index into a non-array), an index past the end of its
+/// array (arrays are never extended), a duplicate key in an object on the path. Error texts
+/// name the path and value types, never a string value of the document.
+edit_result set_value(std::string_view text, std::span<const path_step> path,
+                      std::string_view value_json);
 
 } // namespace authshim::config
