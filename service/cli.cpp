@@ -6,6 +6,7 @@
 #include "proxycore/events.hpp"
 #include "proxycore/format.hpp"
 #include "proxycore/server.hpp"
+#include "service/config_command.hpp"
 #include "service/instance.hpp"
 #include "service/logging.hpp"
 #include "service/platform.hpp"
@@ -42,7 +43,10 @@ constexpr std::string_view usage_head =
     "  probe --config FILE [--url URL | --connect HOST:PORT]\n"
     "                        one request through the upstream, showing the authentication\n"
     "                        step by step; exit 0 ok, 3 unreachable, 4 rejected,\n"
-    "                        5 no common scheme, 6 timeout, 7 error status\n";
+    "                        5 no common scheme, 6 timeout, 7 error status\n"
+    "  config set --config FILE [--upstream HOST:PORT] [--listen-port PORT] [--bypass LIST]\n"
+    "                        write these values into FILE in place (comments and layout\n"
+    "                        kept) after checking that the result loads\n";
 constexpr std::string_view usage_tail = "  --version             print the version\n"
                                         "  --help                print this help\n";
 
@@ -229,6 +233,7 @@ int cli_main(const std::vector<std::string>& all_args) {
     }
     try {
         if (auto code = run_platform_command(args)) return *code;
+        if (command == "config") return config_command(std::move(args));
         if (command == "reload")
             return reload_command(std::vector<std::string>(args.begin(), args.end()));
         if (command == "probe")

@@ -94,6 +94,14 @@ std::vector<std::shared_ptr<spdlog::sinks::sink>> platform_log_sinks(const confi
 /// nothing when it is not a platform command.
 std::optional<int> run_platform_command(const std::vector<std::string>& args);
 
+/// Replaces the file `file` with `text` atomically: written to a temporary file beside it with
+/// the original's protection (Windows: its DACL, then ReplaceFileW, which keeps ACL, owner and
+/// attributes; POSIX: its mode and, when permitted, owner and group), flushed to disk, then
+/// swapped in. A crash leaves the old or the new file, never half of one. Returns an error text
+/// (naming the file, never its content), or nothing.
+std::optional<std::string> replace_file_atomically(const std::filesystem::path& file,
+                                                   const std::string& text);
+
 /// Usage lines of the platform commands, appended to `authshim --help` (empty on POSIX).
 std::string_view platform_usage();
 

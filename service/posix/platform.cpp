@@ -14,8 +14,11 @@
 #include <iostream>
 #include <memory>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace authshim::service {
 
@@ -143,6 +146,54 @@ std::optional<int> run_platform_command(const std::vector<std::string>& args) {
                  "packaging/authshim.service and keep secrets in an {\"env\"} or {\"file\"} "
                  "source)\n";
     return 2;
+}
+
+std::optional<std::string> replace_file_atomically(const std::filesystem::path& file,
+                                                   const std::string& text) {
+    struct stat original {};
+    if (::stat(file.c_str(), &original) != 0)
+        return "cannot read the attributes of " + file.string() + ": " + std::strerror(errno);
+    std::string temp_name = file.string() + ".authshim-new-XXXXXX";
+    const int fd = ::mkstemp(temp_name.data()); // created 0600
+    if (fd < 0) return "cannot create a file beside " + file.string() + ": " + std::strerror(errno);
+    auto fail = [&](const std::string& what) {
+        const std::string reason = std::strerror(errno);
+        ::close(fd);
+        ::unlink(temp_name.c_str());
+        return std::optional<std::string>(what + ": " + reason);
+    };
+    // Owner first (may be refused for a non-root caller; the mode then still applies).
+    if (::fchown(fd, original.st_uid, original.st_gid) != 0 && errno != EPERM)
+        return fail("cannot set the owner of " + temp_name);
+    if (::fchmod(fd, original.st_mode & 07777) != 0)
+        return fail("cannot set the mode of " + temp_name);
+    for (std::size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail("cannot write " + temp_name);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) return fail("cannot flush " + temp_name);
+    if (::close(fd) != 0) {
+        const std::string reason = std::strerror(errno);
+        ::unlink(temp_name.c_str());
+        return "cannot write " + temp_name + ": " + reason;
+    }
+    if (::rename(temp_name.c_str(), file.c_str()) != 0) {
+        const std::string reason = std::strerror(errno);
+        ::unlink(temp_name.c_str());
+        return "cannot replace " + file.string() + ": " + reason;
+    }
+    // The rename itself is durable once the folder is flushed.
+    if (const int dir = ::open(file.parent_path().empty() ? "." : file.parent_path().c_str(),
+                               O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+    return std::nullopt;
 }
 
 std::string_view platform_usage() {

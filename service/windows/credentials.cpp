@@ -5,12 +5,12 @@
 #include "config/loader.hpp"
 #include "config/secret.hpp"
 #include "service/cli.hpp"
+#include "service/platform.hpp"
 #include "service/windows/acl.hpp"
 #include "service/windows/commands.hpp"
 #include "service/windows/secrets.hpp"
 #include "service/windows/win32.hpp"
 
-#include <aclapi.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -153,6 +153,16 @@ std::string base64(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
+/// `text` (control characters refused before) as a JSON string literal.
+std::string json_quote(const std::string& text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
 std::optional<std::string> read_file(const fs::path& file, std::string& error) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
@@ -165,42 +175,6 @@ std::optional<std::string> read_file(const fs::path& file, std::string& error) {
         return std::nullopt;
     }
     return text;
-}
-
-/// Replaces `file` with `text`: written to a temporary file beside it (created with the
-/// original's DACL, so the new content is never less protected), flushed to disk, then swapped in
-/// with ReplaceFileW, which keeps the original's ACL, owner, attributes and streams. A crash
-/// leaves either the old or the new file, never half of one.
-std::optional<std::string> replace_file(const fs::path& file, const std::string& text) {
-    const fs::path temp = file.parent_path() / (file.filename().wstring() + L".authshim-new-" +
-                                                std::to_wstring(GetCurrentProcessId()) + L"-" +
-                                                std::to_wstring(GetTickCount64()));
-    PSECURITY_DESCRIPTOR original = nullptr;
-    SECURITY_ATTRIBUTES attributes{sizeof(SECURITY_ATTRIBUTES), nullptr, FALSE};
-    if (GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
-                              nullptr, nullptr, nullptr, &original) == ERROR_SUCCESS)
-        attributes.lpSecurityDescriptor = original;
-    HANDLE h = CreateFileW(temp.c_str(), GENERIC_WRITE, 0, &attributes, CREATE_NEW,
-                           FILE_ATTRIBUTE_NORMAL, nullptr);
-    const DWORD create_error = GetLastError();
-    if (original) LocalFree(original);
-    if (h == INVALID_HANDLE_VALUE)
-        return "cannot create " + temp.string() + ": " + win32::error_text(create_error);
-    DWORD written = 0;
-    const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written, nullptr) &&
-                    written == text.size() && FlushFileBuffers(h);
-    const std::string write_error = ok ? "" : win32::last_error_text();
-    CloseHandle(h);
-    if (!ok) {
-        DeleteFileW(temp.c_str());
-        return "cannot write " + temp.string() + ": " + write_error;
-    }
-    if (!ReplaceFileW(file.c_str(), temp.c_str(), nullptr, 0, nullptr, nullptr)) {
-        const std::string replace_error = win32::last_error_text();
-        DeleteFileW(temp.c_str());
-        return "cannot replace " + file.string() + ": " + replace_error;
-    }
-    return std::nullopt;
 }
 
 int credentials_set(std::vector<std::string> args) {
@@ -275,13 +249,30 @@ int credentials_set(std::vector<std::string> args) {
                   << "\n";
         return 1;
     }
-    if (auto problem = replace_file(config_file, *edited.text)) {
+    // A first upstream without credentials (the MSI's default config) gets these: otherwise
+    // they would sit unused and the upstream's 407s stay unanswered.
+    bool attached = false;
+    if (const auto as_edited =
+            config::load_string(*edited.text, config_file.string(), config_file.parent_path());
+        as_edited.value && !as_edited.value->upstreams.empty() &&
+        !as_edited.value->upstreams[0].credentials) {
+        const std::vector<config::path_step> where{std::string("upstreams"), std::size_t{0},
+                                                   std::string("credentials")};
+        auto linked = config::set_value(*edited.text, where, json_quote(name));
+        if (linked.text) {
+            edited.text = std::move(linked.text);
+            attached = true;
+        }
+    }
+    if (auto problem = replace_file_atomically(config_file, *edited.text)) {
         std::cerr << "authshim: " << *problem << "; nothing was changed\n";
         return 1;
     }
     std::cout << "stored the password of credentials \"" << name << "\" (user " << username
               << ") in " << config_file.string()
               << " as a DPAPI blob (machine scope); no plain password was written\n";
+    if (attached)
+        std::cout << "the first upstream had no credentials: it now uses \"" << name << "\"\n";
 
     protect_config_folder(config_file, std::cout, std::cerr);
 

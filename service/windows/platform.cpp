@@ -10,6 +10,7 @@
 #include "service/windows/secrets.hpp"
 #include "service/windows/win32.hpp"
 
+#include <aclapi.h>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 #include <winsock2.h>
@@ -160,11 +161,48 @@ std::optional<int> run_platform_command(const std::vector<std::string>& args) {
     return std::nullopt;
 }
 
+std::optional<std::string> replace_file_atomically(const std::filesystem::path& file,
+                                                   const std::string& text) {
+    const std::filesystem::path temp =
+        file.parent_path() /
+        (file.filename().wstring() + L".authshim-new-" + std::to_wstring(GetCurrentProcessId()) +
+         L"-" + std::to_wstring(GetTickCount64()));
+    PSECURITY_DESCRIPTOR original = nullptr;
+    SECURITY_ATTRIBUTES attributes{sizeof(SECURITY_ATTRIBUTES), nullptr, FALSE};
+    if (GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                              nullptr, nullptr, nullptr, &original) == ERROR_SUCCESS)
+        attributes.lpSecurityDescriptor = original;
+    HANDLE h = CreateFileW(temp.c_str(), GENERIC_WRITE, 0, &attributes, CREATE_NEW,
+                           FILE_ATTRIBUTE_NORMAL, nullptr);
+    const DWORD create_error = GetLastError();
+    if (original) LocalFree(original);
+    if (h == INVALID_HANDLE_VALUE)
+        return "cannot create " + temp.string() + ": " + win32::error_text(create_error);
+    DWORD written = 0;
+    const bool ok = WriteFile(h, text.data(), static_cast<DWORD>(text.size()), &written, nullptr) &&
+                    written == text.size() && FlushFileBuffers(h);
+    const std::string write_error = ok ? "" : win32::last_error_text();
+    CloseHandle(h);
+    if (!ok) {
+        DeleteFileW(temp.c_str());
+        return "cannot write " + temp.string() + ": " + write_error;
+    }
+    if (!ReplaceFileW(file.c_str(), temp.c_str(), nullptr, 0, nullptr, nullptr)) {
+        const std::string replace_error = win32::last_error_text();
+        DeleteFileW(temp.c_str());
+        return "cannot replace " + file.string() + ": " + replace_error;
+    }
+    return std::nullopt;
+}
+
 std::string_view platform_usage() {
-    return "  service install [--config FILE] [--start auto|demand]\n"
+    return "  service install [--config FILE] [--start auto|demand] [--now]\n"
            "                        install the Windows service (LocalService, automatic start,\n"
-           "                        restart on failure), its Event Log source and folder ACLs\n"
-           "  service uninstall     stop and remove the service (and revert `winhttp apply`)\n"
+           "                        restart on failure), its Event Log source and folder ACLs;\n"
+           "                        --now also starts it (restarts it when it runs)\n"
+           "  service uninstall [--remove-logs]\n"
+           "                        stop and remove the service (and revert `winhttp apply`);\n"
+           "                        the config is kept, the logs folder too unless asked\n"
            "  service start|stop|status\n"
            "  service run [--config FILE]\n"
            "                        what the service control manager starts; from a console\n"

@@ -143,3 +143,75 @@ def test_run_refuses_bad_config(tmp_root):
     r = run_cli(["run", "--config", path], timeout=20)
     assert r.returncode not in (0, None) and r.returncode > 0, (r.returncode, r.stderr)
     assert "/timeouts/connect" in r.stderr, r.stderr
+
+
+# `authshim config set` (what the MSI runs with UPSTREAM, LISTEN_PORT and BYPASS).
+
+_COMMENTED = """// written by hand
+{
+  "listen": ["127.0.0.1:3128"],   // the proxy
+  "upstreams": [
+    { "name": "corp", "address": "proxy.corp.example:8080" }
+  ],
+  "credentials": {"m": {"username": "u", "password": {"plain": "Cfg-SeT-s3cret"}}},
+  "log": { "level": "info" }
+}
+"""
+
+
+def test_config_set_splices_values_and_keeps_the_rest(tmp_root):
+    import os
+    f = tmp_root / "config-set.json"
+    f.write_text(_COMMENTED)
+    os.chmod(f, 0o640)
+    link = tmp_root / "config-set-link.json"
+    link.symlink_to(f.name)
+    r = run_cli(["config", "set", "--config", link, "--upstream", "squid.corp.example:3128",
+                 "--listen-port", "3130", "--bypass", "*.corp.example;<local>"])
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "Cfg-SeT-s3cret" not in r.stdout + r.stderr
+    assert link.is_symlink(), "the symbolic link was replaced by a file"
+    assert oct(f.stat().st_mode & 0o777) == oct(0o640), "the mode was not kept"
+    assert f.read_text() == _COMMENTED.replace(
+        '"127.0.0.1:3128"]', '"127.0.0.1:3130"]').replace(
+        "proxy.corp.example:8080", "squid.corp.example:3128").replace(
+        '"log": { "level": "info" }\n',
+        '"log": { "level": "info" },\n  "winhttp": {\n    "bypass": "*.corp.example;<local>"\n  }\n')
+    r = run_cli(["check", "--config", f])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["winhttp"] == {"bypass": "*.corp.example;<local>"}
+
+    # Nothing to change: exit 0, file untouched.
+    before = f.read_bytes()
+    r = run_cli(["config", "set", "--config", f, "--skip-empty", "--upstream", "",
+                 "--listen-port", "", "--bypass", ""])
+    assert r.returncode == 0 and "nothing to set" in r.stdout, (r.stdout, r.stderr)
+    assert f.read_bytes() == before
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--upstream", ""], 2, "--upstream is empty"),
+    (["--listen-port", "0"], 2, "from 1 to 65535"),
+    (["--listen-port", "3129"], 1, "admin endpoint's default address"),
+    (["--bypass", "a; b"], 2, "whitespace"),
+    (["--upstream", "ftp://x:1"], 1, "unsupported scheme"),
+    (["--frobnicate", "1"], 2, "unknown argument"),
+], ids=["empty", "port-0", "port-clash", "bypass", "scheme", "unknown"])
+def test_config_set_refuses_and_writes_nothing(tmp_root, args, code, message):
+    f = tmp_root / "config-set-refused.json"
+    f.write_text(_COMMENTED)
+    r = run_cli(["config", "set", "--config", f, *args])
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert message in r.stderr, r.stderr
+    assert "Cfg-SeT-s3cret" not in r.stdout + r.stderr
+    assert f.read_text() == _COMMENTED
+    assert sorted(p.name for p in tmp_root.glob("config-set-refused.json*")) == \
+        ["config-set-refused.json"], "a temporary file was left"
+
+
+def test_config_set_on_a_broken_file_names_the_place(tmp_root):
+    f = tmp_root / "config-set-broken.json"
+    f.write_text('{"upstreams": [], }')
+    r = run_cli(["config", "set", "--config", f, "--upstream", "h:1"])
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert re.search(r"cannot edit .*: 1:\d+: ", r.stderr), r.stderr
