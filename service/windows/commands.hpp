@@ -13,9 +13,9 @@ namespace authshim::service::windows {
 /// The Windows service's name, also the Event Log source and the `NT SERVICE\` account name.
 inline constexpr wchar_t service_name[] = L"authshim";
 
-/// `service install [--config FILE] [--start auto|demand]`, `service uninstall`,
-/// `service start|stop|status`, and `service run [--config FILE]` (what the SCM starts; from a
-/// console it behaves like `authshim run`). scm.cpp.
+/// `service install [--config FILE] [--start auto|demand] [--now]`, `service uninstall
+/// [--remove-logs]`, `service start|stop|status`, and `service run [--config FILE]` (what the SCM
+/// starts; from a console it behaves like `authshim run`). scm.cpp.
 int service_command(const std::vector<std::string>& args);
 
 /// `winhttp apply [--bypass LIST] [--config FILE]`, `winhttp show [--config FILE]`,

@@ -45,8 +45,8 @@ constexpr wchar_t service_account[] = L"NT AUTHORITY\\LocalService";
 
 int usage(const std::string& message) {
     std::cerr << "authshim: " << message << "\n\n"
-              << "usage: authshim service install [--config FILE] [--start auto|demand]\n"
-              << "       authshim service uninstall\n"
+              << "usage: authshim service install [--config FILE] [--start auto|demand] [--now]\n"
+              << "       authshim service uninstall [--remove-logs]\n"
               << "       authshim service start|stop|status\n"
               << "       authshim service run [--config FILE]\n";
     return 2;
@@ -190,13 +190,20 @@ bool parse_start(const std::string& value, DWORD& start_type) {
     return false;
 }
 
+int start_and_wait();
+
 int service_install(std::vector<std::string> args) {
     std::string error;
     const auto file = take_config_option(args, error);
     if (!error.empty()) return usage(error);
     DWORD start_type = SERVICE_AUTO_START;
+    bool start_now = false;
     for (std::size_t i = 2; i < args.size(); ++i) {
         std::string value;
+        if (args[i] == "--now") {
+            start_now = true;
+            continue;
+        }
         if (args[i] == "--start" && i + 1 < args.size())
             value = args[++i];
         else if (args[i].starts_with("--start="))
@@ -339,15 +346,29 @@ int service_install(std::vector<std::string> args) {
     fs::create_directories(logs, ec);
     if (auto problem = restrict_folder_checked(logs, folder_use::logs)) warn(*problem);
 
+    if (warnings) std::cout << warnings << " warning(s), see above\n";
+    if (start_now) {
+        // An update of a running service takes effect with a restart.
+        if (updated) {
+            if (!stop_and_wait(service.get(), 60s)) return 1;
+        }
+        service.reset();
+        return start_and_wait();
+    }
     std::cout << "start it with `authshim service start`"
               << (start_type == SERVICE_AUTO_START ? " (it also starts at every boot)" : "")
               << "; point WinHTTP at it with `authshim winhttp apply`\n";
-    if (warnings) std::cout << warnings << " warning(s), see above\n";
     return 0;
 }
 
 int service_uninstall(const std::vector<std::string>& args) {
-    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    bool remove_logs = false;
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        if (args[i] == "--remove-logs")
+            remove_logs = true;
+        else
+            return usage("unknown argument '" + args[i] + "'");
+    }
     const auto scm = open_scm(SC_MANAGER_CONNECT);
     if (!scm) return 1;
     bool ok = true;
@@ -374,7 +395,23 @@ int service_uninstall(const std::vector<std::string>& args) {
         std::cerr << "warning: could not remove the Event Log source: " << *problem << "\n";
     }
     if (!revert_winhttp_if_applied(std::cout, std::cerr)) ok = false;
-    std::cout << "the configuration and logs in " << win32::data_dir().string() << " are kept\n";
+    if (remove_logs) {
+        // The service has stopped (and its process ended): nothing holds the files open.
+        const fs::path logs = win32::data_dir() / L"logs";
+        std::error_code ec;
+        const auto removed = fs::remove_all(logs, ec);
+        if (ec) {
+            std::cerr << "warning: could not remove " << logs.string() << ": " << ec.message()
+                      << "\n";
+            ok = false;
+        } else if (removed > 0) {
+            std::cout << "removed " << logs.string() << "\n";
+        }
+        std::cout << "the configuration in " << win32::data_dir().string() << " is kept\n";
+    } else {
+        std::cout << "the configuration and logs in " << win32::data_dir().string()
+                  << " are kept\n";
+    }
     return ok ? 0 : 1;
 }
 
@@ -414,8 +451,8 @@ std::wstring lower(std::wstring text) {
     return text;
 }
 
-int service_start(const std::vector<std::string>& args) {
-    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+/// Starts the installed service and waits (up to 30 s) until it runs or has stopped.
+int start_and_wait() {
     const auto service = open_service(SERVICE_START | SERVICE_QUERY_STATUS);
     if (!service) return 1;
     if (!StartServiceW(service.get(), 0, nullptr)) {
@@ -439,6 +476,11 @@ int service_start(const std::vector<std::string>& args) {
               << (status ? state_name(status->dwCurrentState) : "in an unknown state")
               << " after 30 s; " << where_to_look() << "\n";
     return 1;
+}
+
+int service_start(const std::vector<std::string>& args) {
+    if (args.size() > 2) return usage("unknown argument '" + args[2] + "'");
+    return start_and_wait();
 }
 
 int service_stop(const std::vector<std::string>& args) {
