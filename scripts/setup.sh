@@ -40,9 +40,11 @@ test_packages=(
 )
 # The Windows cross-build and its tests (../shared/docs/WINDOWS-TESTING.md): mingw-w64 with posix
 # threads, Wine (64-bit) to run the .exe files (scripts/build-openssl-mingw.sh builds a static
-# mingw OpenSSL from Debian's source package with dpkg-dev's `apt-get source`).
+# mingw OpenSSL from Debian's source package with dpkg-dev's `apt-get source`); the MSI
+# (scripts/msi.sh): wixl builds it, msitools patches and reads its tables (msibuild, msiinfo,
+# msiextract), osslsigncode signs it and authshim.exe.
 windows_packages=(
-    g++-mingw-w64-x86-64-posix mingw-w64 wine wine64
+    g++-mingw-w64-x86-64-posix mingw-w64 wine wine64 wixl msitools osslsigncode
 )
 # Packages whose postinst may start a daemon; each name is also the daemon's process name and its
 # systemd unit. (apache2's other unit, apache-htcacheclean, is disabled by its postinst on a first
