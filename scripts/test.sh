@@ -9,8 +9,8 @@
 #                                 their seed corpora, two at a time (scripts/fuzz.sh)
 #   5. build/tsan                 the proxy-core unit tests under ThreadSanitizer (clang-14,
 #                                 scripts/tsan.sh)
-#   6. build/mingw                Windows x64 cross-build (mingw-w64): unit tests and the
-#                                 end-to-end test under Wine
+#   6. build/mingw                Windows x64 cross-build (mingw-w64) and its MSI (wixl):
+#                                 unit tests, the end-to-end test and the MSI test under Wine
 # The cache variables of the builds live in CMakePresets.json (presets `asan`, `release`, `fuzz`,
 # `tsan` and `mingw`).
 # Prints the wall time of each stage; exits non-zero if anything failed.
@@ -85,7 +85,8 @@ stage tsan bash scripts/tsan.sh || failed+=(tsan)
 # (e) Windows: authshim.exe cross-built with mingw-w64 (static OpenSSL built once from Debian's
 # source package and cached in ~/.cache/authshim), its unit tests and the end-to-end test
 # (service, WinHTTP, DPAPI credentials, a WinHTTP client through authshim to a Digest Squid)
-# under Wine.
+# under Wine; the MSI built with them (scripts/msi.sh) installed, upgraded and removed by Wine's
+# msiexec, and signed with a throwaway certificate (tests/windows/test_msi.py).
 stage windows-openssl bash scripts/build-openssl-mingw.sh
 stage windows-configure cmake --preset mingw
 stage windows-build cmake --build build/mingw -j "$build_jobs"
