@@ -54,6 +54,14 @@ bool validate_winhttp_bypass(std::string_view list, std::string* error) {
                                  std::to_string(i + 1) + " (separate entries with ';' only)");
             return false;
         }
+        if (c == '"') {
+            // Never part of a host pattern; refused so that a list passed as a quoted Windows
+            // command-line argument (the MSI's BYPASS) cannot end its quoting early.
+            set_error(error, "entry " + std::to_string(entry_number) +
+                                 " of the bypass list contains a double quote at byte " +
+                                 std::to_string(i + 1));
+            return false;
+        }
         if (c >= 0x80) {
             set_error(error, "the bypass list contains a non-ASCII byte (0x" + hex_byte(c) +
                                  ") at byte " + std::to_string(i + 1) +

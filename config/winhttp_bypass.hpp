@@ -12,11 +12,9 @@ namespace authshim::config {
 /// Longest bypass list accepted (real lists are far shorter).
 inline constexpr std::size_t winhttp_max_bypass_bytes = 2048;
 
-/// The default list: names without a dot (what netsh's `<local>` means) go direct.
-inline constexpr std::string_view winhttp_default_bypass = "<local>";
-
-/// Checks a bypass list: `;`-separated, non-empty entries of printable ASCII without whitespace,
-/// at most `winhttp_max_bypass_bytes`. False and `*error` (when given) says why if not.
+/// Checks a bypass list: `;`-separated, non-empty entries of printable ASCII without whitespace
+/// or double quotes, at most `winhttp_max_bypass_bytes`. False and `*error` (when given) says why
+/// if not.
 bool validate_winhttp_bypass(std::string_view list, std::string* error);
 
 } // namespace authshim::config

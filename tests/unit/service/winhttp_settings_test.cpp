@@ -282,6 +282,8 @@ TEST_CASE("winhttp_settings: validate_bypass refuses bad lists") {
           "only)");
     CHECK_THAT(bypass_error("a b"), Catch::Contains("whitespace"));
     CHECK_THAT(bypass_error("a\tb"), Catch::Contains("whitespace"));
+    CHECK(bypass_error("<local>;x\"") ==
+          "entry 2 of the bypass list contains a double quote at byte 10");
     CHECK_THAT(bypass_error("a "), Catch::Contains("whitespace"));
     CHECK(bypass_error("b\xc3\xbc"
                        "cher.de") ==
