@@ -127,6 +127,12 @@ std::optional<std::filesystem::path> take_config_option(std::vector<std::string>
     std::optional<std::filesystem::path> file;
     for (std::size_t i = 0; i < args.size();) {
         const std::string_view arg = args[i];
+        if ((arg == "--config" || arg == "-c" || arg.starts_with("--config=")) && file) {
+            // Which one was meant? (An installer's property value that ends its quoting early
+            // could smuggle in a second one.)
+            error = "--config is given more than once";
+            return std::nullopt;
+        }
         if (arg == "--config" || arg == "-c") {
             if (i + 1 >= args.size()) {
                 error = "--config needs a file name";

@@ -26,9 +26,9 @@ int cli_main(const std::vector<std::string>& args);
 std::optional<config::config> load_config(const std::filesystem::path& file, std::ostream& err,
                                           bool resolve_secrets = true);
 
-/// The config file named by `--config FILE` / `--config=FILE` / `-c FILE` in `args` (the last
-/// one wins), which are removed from `args`; else the platform's default (default_config_file),
-/// else nothing. `error` is set when the option has no value.
+/// The config file named by `--config FILE` / `--config=FILE` / `-c FILE` in `args` (at most
+/// once), which is removed from `args`; else the platform's default (default_config_file), else
+/// nothing. `error` is set when the option has no value or is given twice.
 std::optional<std::filesystem::path> take_config_option(std::vector<std::string>& args,
                                                         std::string& error);
 

@@ -134,9 +134,9 @@ int config_set(std::vector<std::string> args) {
 
     std::vector<assignment> changes;
     if (upstream) {
-        if (!printable_ascii(*upstream) || upstream->find(' ') != std::string::npos)
+        if (!printable_ascii(*upstream) || upstream->find_first_of(" \"\\") != std::string::npos)
             return usage("--upstream must be an address such as proxy.corp.example:8080, "
-                         "without spaces or control characters");
+                         "without spaces, quotes, backslashes or control characters");
         changes.push_back({{std::string("upstreams"), std::size_t{0}, std::string("address")},
                            json_string(*upstream),
                            "upstreams[0].address = " + *upstream});
@@ -158,6 +158,9 @@ int config_set(std::vector<std::string> args) {
                          "\"listen\", so the file has to load first\n";
             return 1;
         }
+        bool same = true;
+        for (const auto& address : current.value->listen)
+            same = same && address.port == port;
         std::string list = "[";
         std::string shown;
         for (const auto& address : current.value->listen) {
@@ -166,7 +169,8 @@ int config_set(std::vector<std::string> args) {
             list += (list.size() > 1 ? ", " : "") + json_string(moved.to_string());
             shown += (shown.empty() ? "" : ", ") + moved.to_string();
         }
-        changes.push_back({{std::string("listen")}, list + "]", "listen = " + shown});
+        // Already so: the file is left as it is (the array is rewritten on one line otherwise).
+        if (!same) changes.push_back({{std::string("listen")}, list + "]", "listen = " + shown});
     }
     if (bypass) {
         if (!config::validate_winhttp_bypass(*bypass, &error)) return usage("--bypass: " + error);
@@ -208,7 +212,7 @@ int config_set(std::vector<std::string> args) {
         return 0;
     }
     if (auto problem = replace_file_atomically(config_file, text)) {
-        std::cerr << "authshim config: nothing changed: " << *problem << "\n";
+        std::cerr << "authshim config: " << *problem << "\n";
         return 1;
     }
     for (const auto& change : changes)

@@ -195,8 +195,9 @@ def test_config_set_splices_values_and_keeps_the_rest(tmp_root):
     (["--listen-port", "3129"], 1, "admin endpoint's default address"),
     (["--bypass", "a; b"], 2, "whitespace"),
     (["--upstream", "ftp://x:1"], 1, "unsupported scheme"),
+    (["--upstream", 'p:1" --config "x'], 2, "without spaces, quotes"),
     (["--frobnicate", "1"], 2, "unknown argument"),
-], ids=["empty", "port-0", "port-clash", "bypass", "scheme", "unknown"])
+], ids=["empty", "port-0", "port-clash", "bypass", "scheme", "quote", "unknown"])
 def test_config_set_refuses_and_writes_nothing(tmp_root, args, code, message):
     f = tmp_root / "config-set-refused.json"
     f.write_text(_COMMENTED)
@@ -215,3 +216,14 @@ def test_config_set_on_a_broken_file_names_the_place(tmp_root):
     r = run_cli(["config", "set", "--config", f, "--upstream", "h:1"])
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert re.search(r"cannot edit .*: 1:\d+: ", r.stderr), r.stderr
+
+
+def test_config_given_twice_is_refused(tmp_root):
+    # An installer's property value that ends its quoting early could add a second --config.
+    f = tmp_root / "twice.json"
+    f.write_text(_COMMENTED)
+    r = run_cli(["config", "set", "--config", f, "--upstream", "h:1", "--config", f])
+    assert r.returncode == 2 and "--config is given more than once" in r.stderr, r.stderr
+    assert f.read_text() == _COMMENTED
+    r = run_cli(["check", "--config", f, f"--config={f}"])
+    assert r.returncode == 2 and "--config is given more than once" in r.stderr, r.stderr
