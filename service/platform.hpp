@@ -98,7 +98,9 @@ std::optional<int> run_platform_command(const std::vector<std::string>& args);
 /// the original's protection (Windows: its DACL, then ReplaceFileW, which keeps ACL, owner and
 /// attributes; POSIX: its mode and, when permitted, owner and group), flushed to disk, then
 /// swapped in. A crash leaves the old or the new file, never half of one. Returns an error text
-/// (naming the file, never its content), or nothing.
+/// (naming the file, never its content), or nothing. After an error the file is as it was,
+/// except in one Windows case the text then spells out: the original was removed and the new
+/// content could not be moved in (it stays in the temporary file, never deleted).
 std::optional<std::string> replace_file_atomically(const std::filesystem::path& file,
                                                    const std::string& text);
 

@@ -154,7 +154,7 @@ std::optional<std::string> replace_file_atomically(const std::filesystem::path& 
     if (::stat(file.c_str(), &original) != 0)
         return "cannot read the attributes of " + file.string() + ": " + std::strerror(errno);
     std::string temp_name = file.string() + ".authshim-new-XXXXXX";
-    const int fd = ::mkstemp(temp_name.data()); // created 0600
+    const int fd = ::mkostemp(temp_name.data(), O_CLOEXEC); // created 0600
     if (fd < 0) return "cannot create a file beside " + file.string() + ": " + std::strerror(errno);
     auto fail = [&](const std::string& what) {
         const std::string reason = std::strerror(errno);
@@ -162,9 +162,14 @@ std::optional<std::string> replace_file_atomically(const std::filesystem::path& 
         ::unlink(temp_name.c_str());
         return std::optional<std::string>(what + ": " + reason);
     };
-    // Owner first (may be refused for a non-root caller; the mode then still applies).
-    if (::fchown(fd, original.st_uid, original.st_gid) != 0 && errno != EPERM)
-        return fail("cannot set the owner of " + temp_name);
+    // Owner and group first, then the mode: a file the service reads through its group must
+    // not lose that group. A caller who may not keep them (not root, not the owner) is refused.
+    struct stat created {};
+    if (::fstat(fd, &created) != 0) return fail("cannot read the attributes of " + temp_name);
+    if ((created.st_uid != original.st_uid || created.st_gid != original.st_gid) &&
+        ::fchown(fd, original.st_uid, original.st_gid) != 0)
+        return fail("cannot give the new file the owner and group of " + file.string() +
+                    " (run as root or as its owner)");
     if (::fchmod(fd, original.st_mode & 07777) != 0)
         return fail("cannot set the mode of " + temp_name);
     for (std::size_t done = 0; done < text.size();) {

@@ -249,13 +249,17 @@ int credentials_set(std::vector<std::string> args) {
                   << "\n";
         return 1;
     }
-    // A first upstream without credentials (the MSI's default config) gets these: otherwise
-    // they would sit unused and the upstream's 407s stay unanswered.
+    // The first credentials of a config with one upstream that names none (the MSI's default
+    // config) are that upstream's: otherwise they would sit unused and its 407s stay
+    // unanswered. With other credentials already there, or several upstreams, the admin
+    // decides which upstream uses what.
     bool attached = false;
+    const auto before =
+        config::load_string(*original, config_file.string(), config_file.parent_path());
     if (const auto as_edited =
             config::load_string(*edited.text, config_file.string(), config_file.parent_path());
-        as_edited.value && !as_edited.value->upstreams.empty() &&
-        !as_edited.value->upstreams[0].credentials) {
+        before.value && before.value->credentials.empty() && as_edited.value &&
+        as_edited.value->upstreams.size() == 1 && !as_edited.value->upstreams[0].credentials) {
         const std::vector<config::path_step> where{std::string("upstreams"), std::size_t{0},
                                                    std::string("credentials")};
         auto linked = config::set_value(*edited.text, where, json_quote(name));
@@ -265,7 +269,7 @@ int credentials_set(std::vector<std::string> args) {
         }
     }
     if (auto problem = replace_file_atomically(config_file, *edited.text)) {
-        std::cerr << "authshim: " << *problem << "; nothing was changed\n";
+        std::cerr << "authshim: " << *problem << "\n";
         return 1;
     }
     std::cout << "stored the password of credentials \"" << name << "\" (user " << username

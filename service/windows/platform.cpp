@@ -188,9 +188,24 @@ std::optional<std::string> replace_file_atomically(const std::filesystem::path& 
         return "cannot write " + temp.string() + ": " + write_error;
     }
     if (!ReplaceFileW(file.c_str(), temp.c_str(), nullptr, 0, nullptr, nullptr)) {
-        const std::string replace_error = win32::last_error_text();
-        DeleteFileW(temp.c_str());
-        return "cannot replace " + file.string() + ": " + replace_error;
+        const DWORD error = GetLastError();
+        if (error == ERROR_UNABLE_TO_MOVE_REPLACEMENT ||
+            error == ERROR_UNABLE_TO_MOVE_REPLACEMENT_2) {
+            // The original is gone (1176) or renamed away (1177): the new content exists only
+            // as `temp`. Never delete it; move it into place (a scanner holding it may have
+            // been the cause, so try a few times).
+            for (int attempt = 0; attempt < 10; ++attempt) {
+                if (MoveFileExW(temp.c_str(), file.c_str(),
+                                MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+                    return std::nullopt;
+                Sleep(200);
+            }
+            return "cannot replace " + file.string() + ": " + win32::error_text(error) +
+                   "; the new content is in " + temp.string() + ": rename it to " +
+                   file.filename().string();
+        }
+        DeleteFileW(temp.c_str()); // the original is untouched
+        return "cannot replace " + file.string() + ": " + win32::error_text(error);
     }
     return std::nullopt;
 }
@@ -207,9 +222,10 @@ std::string_view platform_usage() {
            "  service run [--config FILE]\n"
            "                        what the service control manager starts; from a console\n"
            "                        the same as `run`\n"
-           "  winhttp apply [--bypass LIST] [--config FILE]\n"
+           "  winhttp apply [--bypass LIST] [--config FILE] [--reapply]\n"
            "                        point the machine's WinHTTP proxy at authshim (what `netsh\n"
-           "                        winhttp set proxy` does), saving the previous setting\n"
+           "                        winhttp set proxy` does), saving the previous setting;\n"
+           "                        --reapply: not over a setting changed by hand since\n"
            "  winhttp show [--config FILE]\n"
            "                        print the WinHTTP proxy setting and what may bypass authshim\n"
            "  winhttp revert [--force]\n"
