@@ -143,6 +143,11 @@ std::optional<std::string> restrict_folder(const std::filesystem::path& folder, 
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);
     if (ec) return head + "creating it failed: " + ec.message();
+    // A junction or symbolic link (someone could create one before the install) would make
+    // the ACL below land on its target.
+    if (is_reparse_point(folder))
+        return head + "it is a junction or symbolic link, not a folder; remove it (as an "
+                      "administrator) and install again";
 
     well_known_sid administrators(WinBuiltinAdministratorsSid);
     well_known_sid system(WinLocalSystemSid);
@@ -189,7 +194,84 @@ std::optional<std::string> restrict_folder(const std::filesystem::path& folder, 
     if (set != ERROR_SUCCESS)
         return head + "SetNamedSecurityInfoW failed (run as an administrator, elevated): " +
                win32::error_text(set);
+
+    // What is already in the folder (a config file a user wrote before the install, say) gets
+    // Administrators as owner and no ACEs of its own, inheriting only the folder's.
+    ACL empty{};
+    if (!InitializeAcl(&empty, sizeof empty, ACL_REVISION))
+        return head + "InitializeAcl failed: " + win32::last_error_text();
+    std::vector<std::string> problems;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+        const std::filesystem::path child = entry.path();
+        if (is_reparse_point(child)) {
+            problems.push_back(path_text(child) + " is a junction or symbolic link; remove it");
+            continue;
+        }
+        std::wstring child_name = child.native();
+        const DWORD reset =
+            SetNamedSecurityInfoW(child_name.data(), SE_FILE_OBJECT,
+                                  OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION |
+                                      UNPROTECTED_DACL_SECURITY_INFORMATION,
+                                  administrators.get(), nullptr, &empty, nullptr);
+        if (reset != ERROR_SUCCESS)
+            problems.push_back("cannot reset the owner and ACL of " + path_text(child) + ": " +
+                               win32::error_text(reset));
+    }
+    if (ec) problems.push_back("cannot list it: " + ec.message());
+    if (!problems.empty()) {
+        std::string all = head;
+        for (std::size_t i = 0; i < problems.size(); ++i)
+            all += (i ? "; " : "") + problems[i];
+        return all;
+    }
     return std::nullopt;
+}
+
+bool is_reparse_point(const std::filesystem::path& path) {
+    const DWORD attributes = GetFileAttributesW(path.c_str());
+    return attributes != INVALID_FILE_ATTRIBUTES &&
+           (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0;
+}
+
+std::optional<std::string> remove_tree(const std::filesystem::path& folder, std::size_t& removed) {
+    const DWORD attributes = GetFileAttributesW(folder.c_str());
+    if (attributes == INVALID_FILE_ATTRIBUTES) {
+        const DWORD error = GetLastError();
+        if (error == ERROR_FILE_NOT_FOUND || error == ERROR_PATH_NOT_FOUND) return std::nullopt;
+        return "cannot read " + path_text(folder) + ": " + win32::error_text(error);
+    }
+    auto remove_one = [&removed](const std::filesystem::path& path,
+                                 DWORD attrs) -> std::optional<std::string> {
+        if (attrs & FILE_ATTRIBUTE_READONLY)
+            SetFileAttributesW(path.c_str(), attrs & ~DWORD{FILE_ATTRIBUTE_READONLY});
+        const bool ok = (attrs & FILE_ATTRIBUTE_DIRECTORY) ? RemoveDirectoryW(path.c_str())
+                                                           : DeleteFileW(path.c_str());
+        if (!ok) return "cannot remove " + path_text(path) + ": " + win32::last_error_text();
+        ++removed;
+        return std::nullopt;
+    };
+    // A link is removed itself; what it points to is never entered.
+    if ((attributes & FILE_ATTRIBUTE_REPARSE_POINT) || !(attributes & FILE_ATTRIBUTE_DIRECTORY))
+        return remove_one(folder, attributes);
+
+    WIN32_FIND_DATAW found{};
+    const std::wstring pattern = (folder / L"*").native();
+    HANDLE search = FindFirstFileExW(pattern.c_str(), FindExInfoBasic, &found,
+                                     FindExSearchNameMatch, nullptr, 0);
+    if (search == INVALID_HANDLE_VALUE) {
+        if (GetLastError() != ERROR_FILE_NOT_FOUND)
+            return "cannot list " + path_text(folder) + ": " + win32::last_error_text();
+    } else {
+        std::optional<std::string> problem;
+        do {
+            const std::wstring_view name = found.cFileName;
+            if (name == L"." || name == L"..") continue;
+            problem = remove_tree(folder / found.cFileName, removed);
+        } while (!problem && FindNextFileW(search, &found));
+        FindClose(search);
+        if (problem) return problem;
+    }
+    return remove_one(folder, attributes);
 }
 
 std::vector<std::string> readers_besides_admins(const std::filesystem::path& file,

@@ -28,8 +28,21 @@ enum class folder_use { config, logs };
 
 /// Replaces `folder`'s DACL with a protected one (nothing inherited from above), inherited by
 /// files and subfolders: Administrators and SYSTEM full control, NT SERVICE\authshim as `use`
-/// says. Creates the folder (and its parents) if missing. Returns an error text, or nothing.
+/// says; Administrators become its owner. What is already directly in it gets Administrators as
+/// owner and inherits only that DACL (its own ACEs are dropped). Creates the folder (and its
+/// parents) if missing. Refuses a folder that is a junction or symbolic link, and leaves such
+/// entries in it alone (reported). Returns an error text, or nothing.
 std::optional<std::string> restrict_folder(const std::filesystem::path& folder, folder_use use);
+
+/// Whether `path` is a junction, symbolic link or other reparse point (false when it does not
+/// exist).
+bool is_reparse_point(const std::filesystem::path& path);
+
+/// Deletes `folder` and everything in it without following junctions or symbolic links: a link
+/// is removed itself, never what it points to (std::filesystem::remove_all in mingw's
+/// libstdc++ follows them). Counts what it removed in `removed`. Nothing to do when `folder`
+/// does not exist. Returns an error text (stopping at the first failure), or nothing.
+std::optional<std::string> remove_tree(const std::filesystem::path& folder, std::size_t& removed);
 
 /// restrict_folder, then the folder's ACL read back: an error text when restricting failed or
 /// when accounts other than Administrators, SYSTEM and NT SERVICE\authshim can still read it

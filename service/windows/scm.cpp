@@ -261,10 +261,28 @@ int service_install(std::vector<std::string> args) {
     const std::wstring command_line =
         L"\"" + exe.wstring() + L"\" service run --config \"" + config_file.wstring() + L"\"";
 
-    win32::unique_sc_handle service(
-        CreateServiceW(scm.get(), service_name, display_name, SERVICE_ALL_ACCESS,
-                       SERVICE_WIN32_OWN_PROCESS, start_type, SERVICE_ERROR_NORMAL,
-                       command_line.c_str(), nullptr, nullptr, nullptr, service_account, L""));
+    auto create = [&] {
+        return win32::unique_sc_handle(
+            CreateServiceW(scm.get(), service_name, display_name, SERVICE_ALL_ACCESS,
+                           SERVICE_WIN32_OWN_PROCESS, start_type, SERVICE_ERROR_NORMAL,
+                           command_line.c_str(), nullptr, nullptr, nullptr, service_account, L""));
+    };
+    win32::unique_sc_handle service = create();
+    // A service deleted a moment ago (an upgrade's uninstall) stays "marked for deletion" while
+    // anyone holds a handle to it (services.msc, a monitoring agent): wait for them to let go.
+    for (int waited = 0; !service && GetLastError() == ERROR_SERVICE_MARKED_FOR_DELETE; ++waited) {
+        if (waited == 0)
+            std::cout << "the previous authshim service is still being deleted (a program such "
+                         "as services.msc holds it open); waiting up to 60 s\n";
+        if (waited == 120) {
+            std::cerr << "authshim: the previous service is still marked for deletion after 60 "
+                         "s: close the Services console (and other tools holding it), then "
+                         "install again\n";
+            return 1;
+        }
+        std::this_thread::sleep_for(500ms);
+        service = create();
+    }
     bool updated = false;
     if (!service && GetLastError() == ERROR_SERVICE_EXISTS) {
         // Installing again updates the existing service (new path, config or start type).
@@ -398,11 +416,9 @@ int service_uninstall(const std::vector<std::string>& args) {
     if (remove_logs) {
         // The service has stopped (and its process ended): nothing holds the files open.
         const fs::path logs = win32::data_dir() / L"logs";
-        std::error_code ec;
-        const auto removed = fs::remove_all(logs, ec);
-        if (ec) {
-            std::cerr << "warning: could not remove " << logs.string() << ": " << ec.message()
-                      << "\n";
+        std::size_t removed = 0;
+        if (auto problem = remove_tree(logs, removed)) {
+            std::cerr << "warning: could not remove " << logs.string() << ": " << *problem << "\n";
             ok = false;
         } else if (removed > 0) {
             std::cout << "removed " << logs.string() << "\n";
