@@ -21,6 +21,10 @@
 #                            0x100 rollback | 0x40 ignore exit code | 18 exe from File table
 #                            (wixl would make it an immediate action that runs at once)
 #   SecureCustomProperties   the public properties pass to the elevated server side
+#   Upgrade WIX_UPGRADE_DETECTED  Attributes 513 = 0x200 version max inclusive | 1 migrate
+#                            features: a rebuild of the same version replaces the installed one
+#                            (what WiX's AllowSameVersionUpgrades does) instead of installing
+#                            beside it
 # and the result is read back, so a wixl that behaves differently fails here, not on a fleet.
 set -euo pipefail
 
@@ -102,9 +106,14 @@ if [[ -s "$work/wixl.log" ]]; then
     fail "wixl printed warnings (an attribute it ignores?)"
 fi
 
+# Attributes is part of the Upgrade table's key: the row is replaced, not updated.
+upgrade_code="$(msiinfo export "$msi" Upgrade | tr -d '\r' | awk -F'\t' '$7 == "WIX_UPGRADE_DETECTED" { print $1 }')"
+[[ "$upgrade_code" =~ ^\{[0-9A-F-]{36}\}$ ]] || fail "wixl wrote no WIX_UPGRADE_DETECTED row"
 msibuild "$msi" \
     -q "UPDATE \`Component\` SET \`Attributes\` = 400 WHERE \`Component\` = 'DefaultConfig'" \
     -q "UPDATE \`CustomAction\` SET \`Type\` = 3410 WHERE \`Action\` = 'SvcInstallRollback'" \
+    -q "DELETE FROM \`Upgrade\` WHERE \`ActionProperty\` = 'WIX_UPGRADE_DETECTED'" \
+    -q "INSERT INTO \`Upgrade\` (\`UpgradeCode\`, \`VersionMax\`, \`Attributes\`, \`ActionProperty\`) VALUES ('$upgrade_code', '$version', 513, 'WIX_UPGRADE_DETECTED')" \
     -q "UPDATE \`Property\` SET \`Value\` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;UPSTREAM;LISTEN_PORT;BYPASS;APPLY_WINHTTP' WHERE \`Property\` = 'SecureCustomProperties'" ||
     fail "msibuild"
 
@@ -118,7 +127,7 @@ properties="$(table Property)"
 [[ "$(field "$components" DefaultConfig 4)" == 400 ]] || fail "DefaultConfig's Attributes are not 400"
 [[ "$(field "$components" AuthshimExe 4)" == 256 ]] || fail "AuthshimExe is not a 64-bit component"
 [[ "$(field "$actions" SvcInstallRollback 2)" == 3410 ]] || fail "SvcInstallRollback is not a rollback action"
-for action in ConfigSet SvcInstall WinhttpApply; do
+for action in ConfigSet SvcInstall WinhttpApply WinhttpReapply; do
     [[ "$(field "$actions" "$action" 2)" == 3090 ]] || fail "$action is not a deferred, checked action without impersonation"
 done
 for action in SvcUninstall SvcUninstallForUpgrade; do
@@ -133,7 +142,18 @@ seq() { field "$sequence" "$1" 3; }
     fail "the service is not stopped before RemoveFiles"
 (($(seq InstallFiles) < $(seq ConfigSet) && $(seq ConfigSet) < $(seq SvcInstallRollback) &&
     $(seq SvcInstallRollback) < $(seq SvcInstall) && $(seq SvcInstall) < $(seq WinhttpApply) &&
-    $(seq WinhttpApply) < $(seq InstallFinalize))) || fail "the install actions are out of order"
+    $(seq SvcInstall) < $(seq WinhttpReapply) && $(seq WinhttpApply) < $(seq InstallFinalize) &&
+    $(seq WinhttpReapply) < $(seq InstallFinalize))) || fail "the install actions are out of order"
+# StopServices stops the service (event 34: on install and on uninstall) before RemoveFiles.
+[[ "$(table ServiceControl | awk -F'\t' '$2 == "authshim" { print $3 "/" $5 "/" $6 }')" == 34/1/AuthshimExe ]] ||
+    fail "no ServiceControl row stopping the authshim service"
+(($(seq StopServices) > $(seq InstallInitialize) && $(seq StopServices) < $(seq RemoveFiles))) ||
+    fail "StopServices is not between InstallInitialize and RemoveFiles"
+upgrades="$(table Upgrade)"
+awk -F'\t' '$7 == "WIX_UPGRADE_DETECTED" && $3 == v && $5 == 513 { found = 1 } END { exit !found }' \
+    v="$version" <<<"$upgrades" || fail "the upgrade row does not include version $version"
+[[ "$(field "$properties" SecureCustomProperties 2)" == "WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;UPSTREAM;LISTEN_PORT;BYPASS;APPLY_WINHTTP" ]] ||
+    fail "SecureCustomProperties does not list the public properties"
 [[ "$(field "$properties" ProductVersion 2)" == "$version" ]] || fail "ProductVersion is not $version"
 msiinfo suminfo "$msi" | tr -d '\r' | grep -qx 'Template: x64;1033' || fail "not an x64 package"
 

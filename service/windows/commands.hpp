@@ -18,7 +18,7 @@ inline constexpr wchar_t service_name[] = L"authshim";
 /// starts; from a console it behaves like `authshim run`). scm.cpp.
 int service_command(const std::vector<std::string>& args);
 
-/// `winhttp apply [--bypass LIST] [--config FILE]`, `winhttp show [--config FILE]`,
+/// `winhttp apply [--bypass LIST] [--config FILE] [--reapply]`, `winhttp show [--config FILE]`,
 /// `winhttp revert [--force]`. winhttp.cpp.
 int winhttp_command(const std::vector<std::string>& args);
 

@@ -44,8 +44,11 @@ int apply(std::vector<std::string> args) {
     if (!error.empty()) return usage(error);
     // Without --bypass, the config's `winhttp.bypass` (default <local>).
     std::optional<std::string> bypass;
+    bool reapply = false;
     for (std::size_t i = 2; i < args.size(); ++i) {
-        if (args[i] == "--bypass" && i + 1 < args.size()) {
+        if (args[i] == "--reapply") {
+            reapply = true;
+        } else if (args[i] == "--bypass" && i + 1 < args.size()) {
             bypass = args[++i];
         } else if (args[i].starts_with("--bypass=")) {
             bypass = args[i].substr(9);
@@ -98,6 +101,20 @@ int apply(std::vector<std::string> args) {
         std::cerr << "authshim winhttp: nothing changed: cannot read " << state_display << ": "
                   << reg_error(old_state.status) << "\n";
         return 1;
+    }
+    // --reapply (an upgrade, after the old version's uninstall): when that uninstall did not
+    // revert because the setting was changed by hand since authshim applied it, leave it so.
+    if (reapply && old_state.exists) {
+        for (std::size_t i = 0; i < views.size(); ++i) {
+            const auto& applied = old_state.views[i].applied;
+            if (!applied || !before[i].present || before[i].data != *applied) {
+                std::cout << "WinHTTP left alone: the " << views[i].name
+                          << " view was changed since authshim applied it (now: "
+                          << describe_value(before[i]) << "); `winhttp apply` without --reapply "
+                          << "sets it anyway\n";
+                return 0;
+            }
+        }
     }
     // A second apply keeps the bytes saved by the first: they are what `revert` must restore.
     const bool keep_saved =

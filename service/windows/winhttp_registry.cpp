@@ -177,7 +177,7 @@ std::string display_path(const std::filesystem::path& p) {
 
 int usage(const std::string& problem) {
     if (!problem.empty()) std::cerr << "authshim winhttp: " << problem << "\n";
-    std::cerr << "usage: authshim winhttp apply [--bypass LIST] [--config FILE]\n"
+    std::cerr << "usage: authshim winhttp apply [--bypass LIST] [--config FILE] [--reapply]\n"
                  "       authshim winhttp show [--config FILE]\n"
                  "       authshim winhttp revert [--force]\n";
     return 2;

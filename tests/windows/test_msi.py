@@ -23,6 +23,10 @@ test_msi_install_upgrade_uninstall (one prefix, in order):
    under Program Files, %ProgramData%\authshim holding only the kept config (logs removed), the
    WinHTTP value byte for byte as in step 0 (and the 32-bit one absent again), no
    HKLM\SOFTWARE\authshim, no ARP entry.
+5. Installed again with APPLY_WINHTTP=1; the same package once more (maintenance: still one
+   product, the service running); WinHTTP then changed by hand, and a rebuild of the same
+   version (a new product code) installed: it replaces the installed product (one ARP entry)
+   and leaves the hand-made WinHTTP setting alone, as does its uninstall.
 
 test_msi_signing: a throwaway self-signed code-signing certificate; scripts/msi.sh with
 AUTHSHIM_SIGN_PFX and AUTHSHIM_SIGN_PASSWORD_FILE signs authshim.exe and the MSI;
@@ -323,6 +327,35 @@ def test_msi_install_upgrade_uninstall(tmp_root, prefix):
             assert setting(32) is None, "the 32-bit WinHTTP value was left behind"
             exists, r = prefix.reg_key_exists("HKLM\\SOFTWARE\\authshim")
             assert not exists, f"HKLM\\SOFTWARE\\authshim is left: {r.out}"
+
+        with steps("5. re-install, same-version rebuild, a WinHTTP setting changed by hand"):
+            r, log = msiexec("/i", next_msi, "APPLY_WINHTTP=1", label="install-again")
+            assert r.returncode == 0, f"{r.describe()}\n{evidence(log)}"
+            # The same package once more: maintenance, not a second product.
+            r, log = msiexec("/i", next_msi, label="same-package")
+            assert r.returncode == 0, f"{r.describe()}\n{evidence(log)}"
+            assert service_state() == "RUNNING", evidence(log)
+            assert arp_versions() == [next_version]
+            # Someone points WinHTTP elsewhere by hand; then a rebuild of the same version (a
+            # new product code) replaces the installed one instead of installing beside it, and
+            # leaves that setting alone.
+            by_hand = encode_winhttp_settings("10.7.7.7:8080", "<local>")
+            for view in (64, 32):
+                assert prefix.reg_add_binary(CONNECTIONS_KEY, SETTINGS_VALUE, by_hand,
+                                             view).returncode == 0
+            rebuilt = tmp_root / "rebuilt" / next_msi.name
+            b = _build_msi(rebuilt, next_version)
+            assert b.returncode == 0, f"msi.sh: {b.stdout}\n{b.stderr}"
+            r, log = msiexec("/i", rebuilt, label="same-version")
+            assert r.returncode == 0, f"{r.describe()}\n{evidence(log)}"
+            assert arp_versions() == [next_version], "the rebuild was installed beside the other"
+            assert service_state() == "RUNNING", evidence(log)
+            assert setting(64) == by_hand and setting(32) == by_hand, \
+                f"the upgrade overwrote a WinHTTP setting changed by hand\n{evidence(log)}"
+            r, log = msiexec("/x", rebuilt, label="uninstall-rebuilt")
+            assert r.returncode == 0, f"{r.describe()}\n{evidence(log)}"
+            nothing_installed("after uninstalling the rebuild")
+            assert setting(64) == by_hand, "uninstall changed a WinHTTP setting set by hand"
     finally:
         print("step durations: " + ", ".join(f"{n.split('.')[0]}: {t:.1f}s"
                                              for n, t in steps.done))
