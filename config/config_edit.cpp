@@ -91,16 +91,6 @@ private:
     std::string message_;
 };
 
-/// `text` as a JSON string literal (quote, backslash and control characters escaped, other UTF-8
-/// as is); nothing when `text` is not UTF-8.
-std::optional<std::string> quote(std::string_view text) {
-    try {
-        return json(std::string(text)).dump();
-    } catch (const json::type_error&) { // 316: invalid UTF-8
-        return std::nullopt;
-    }
-}
-
 void append_utf8(std::string& out, std::uint32_t code) {
     auto put = [&out](std::uint32_t byte) { out += static_cast<char>(byte); };
     if (code < 0x80) {
@@ -508,6 +498,18 @@ edit_result failure(std::string why) {
     return {std::nullopt, std::move(why)};
 }
 
+/// The refusal of an object holding a key twice (`where` follows the key in the message), or
+/// nothing.
+std::optional<edit_result> duplicate_key_error(std::string_view text, const object_span& object,
+                                               const std::string& where) {
+    const auto twice = duplicate(object);
+    if (!twice) return std::nullopt;
+    return failure(position(text, twice->first->key_begin) + ": duplicate key " +
+                   json_quote(twice->first->key).value_or("a key") + where + " (first at " +
+                   position(text, twice->second->key_begin) +
+                   "); the loader refuses duplicate keys, remove one");
+}
+
 /// `edited`, unless it would not parse (a caller's `value_json` that is not JSON): never hand
 /// back a broken file.
 edit_result checked(std::string_view original, std::string edited) {
@@ -519,16 +521,24 @@ edit_result checked(std::string_view original, std::string edited) {
 
 } // namespace
 
+std::optional<std::string> json_quote(std::string_view text) {
+    try {
+        return detail::json(std::string(text)).dump();
+    } catch (const detail::json::type_error&) { // 316: invalid UTF-8
+        return std::nullopt;
+    }
+}
+
 edit_result set_dpapi_credential(std::string_view text, std::string_view name,
                                  std::string_view username, std::string_view dpapi_base64) {
     if (name.empty())
         return failure("the credential name is empty; expected a name such as \"corp-proxy\"");
     if (username.empty()) return failure("the user name is empty; expected e.g. \"CORP\\\\svc\"");
-    const auto entry_key = quote(name);
+    const auto entry_key = json_quote(name);
     if (!entry_key) return failure("the credential name is not valid UTF-8");
-    const auto user = quote(username);
+    const auto user = json_quote(username);
     if (!user) return failure("the user name is not valid UTF-8");
-    const auto blob = quote(dpapi_base64);
+    const auto blob = json_quote(dpapi_base64);
     if (const auto bytes = detail::decode_base64(dpapi_base64); !bytes || bytes->empty() || !blob)
         return failure("the DPAPI blob is not base64 (it is written as DPAPI returned it)");
 
@@ -541,14 +551,6 @@ edit_result set_dpapi_credential(std::string_view text, std::string_view name,
     auto unreadable = [&] {
         return failure(at(scan.failed_at()) + ": cannot find the members of this object");
     };
-    auto refuse_duplicate = [&](const object_span& object, const char* where) {
-        const auto twice = duplicate(object);
-        if (!twice) return std::optional<edit_result>{};
-        return std::optional{failure(at(twice->first->key_begin) + ": duplicate key " +
-                                     quote(twice->first->key).value_or("a key") + where +
-                                     " (first at " + at(twice->second->key_begin) +
-                                     "); the loader refuses duplicate keys, remove one")};
-    };
 
     const std::size_t root_at = scan.skip_blank(lines.start());
     if (root_at == npos || root_at >= text.size()) return unreadable();
@@ -557,7 +559,8 @@ edit_result set_dpapi_credential(std::string_view text, std::string_view name,
                        "; expected an object such as {\"credentials\": {}}");
     const auto root = scan.read_object(root_at);
     if (!root) return unreadable();
-    if (auto refused = refuse_duplicate(*root, " in the top-level object")) return *refused;
+    if (auto refused = duplicate_key_error(text, *root, " in the top-level object"))
+        return *refused;
 
     const std::string& eol = lines.eol();
     const std::string entry_compact =
@@ -587,7 +590,8 @@ edit_result set_dpapi_credential(std::string_view text, std::string_view name,
                            "corp-proxy\": {\"username\": ..., \"password\": ...}}");
         const auto entries = scan.read_object(value);
         if (!entries) return unreadable();
-        if (auto refused = refuse_duplicate(*entries, " in \"credentials\"")) return *refused;
+        if (auto refused = duplicate_key_error(text, *entries, " in \"credentials\""))
+            return *refused;
 
         const std::string unit = lines.unit(*entries);
         if (const member* entry = find(*entries, name)) {
@@ -647,11 +651,7 @@ edit_result set_value(std::string_view text, std::span<const path_step> path,
                                "; expected an object");
             const auto object = scan.read_object(value);
             if (!object) return unreadable();
-            if (const auto twice = duplicate(*object))
-                return failure(at(twice->first->key_begin) + ": duplicate key " +
-                               quote(twice->first->key).value_or("a key") + " in " + where +
-                               " (first at " + at(twice->second->key_begin) +
-                               "); the loader refuses duplicate keys, remove one");
+            if (auto refused = duplicate_key_error(text, *object, " in " + where)) return *refused;
             if (const member* m = find(*object, *key)) {
                 value = m->value_begin;
                 continue;
@@ -664,7 +664,7 @@ edit_result set_value(std::string_view text, std::span<const path_step> path,
                                    "\" does not exist; add it first");
             std::vector<std::string> keys;
             for (std::size_t later = step; later < path.size(); ++later) {
-                auto quoted = quote(std::get<std::string>(path[later]));
+                auto quoted = json_quote(std::get<std::string>(path[later]));
                 if (!quoted) return failure("the key is not valid UTF-8");
                 keys.push_back(std::move(*quoted));
             }

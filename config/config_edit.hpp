@@ -45,6 +45,10 @@ struct edit_result {
 edit_result set_dpapi_credential(std::string_view text, std::string_view name,
                                  std::string_view username, std::string_view dpapi_base64);
 
+/// `text` as a JSON string literal (quote, backslash and control characters escaped, other
+/// UTF-8 as is), for set_value's `value_json`; nothing when `text` is not UTF-8.
+std::optional<std::string> json_quote(std::string_view text);
+
 /// One step of a path into a document: an object member by key, or an array element by index.
 using path_step = std::variant<std::string, std::size_t>;
 

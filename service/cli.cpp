@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -120,6 +122,20 @@ std::optional<config::config> load_config(const std::filesystem::path& file, std
         return std::nullopt;
     }
     return std::move(result.value);
+}
+
+std::optional<std::string> read_text_file(const std::filesystem::path& file, std::string& error) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        error = "cannot open " + file.string();
+        return std::nullopt;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        error = "cannot read " + file.string();
+        return std::nullopt;
+    }
+    return text;
 }
 
 std::optional<std::filesystem::path> take_config_option(std::vector<std::string>& args,

@@ -32,6 +32,10 @@ std::optional<config::config> load_config(const std::filesystem::path& file, std
 std::optional<std::filesystem::path> take_config_option(std::vector<std::string>& args,
                                                         std::string& error);
 
+/// The whole of `file` as bytes; nothing (and `error` says why, naming the file) when it cannot
+/// be opened or read.
+std::optional<std::string> read_text_file(const std::filesystem::path& file, std::string& error);
+
 /// What the Windows service (or any supervisor) hears from `serve`.
 struct serve_hooks {
     /// After the listeners are bound, before serving. `request_stop` asks for a graceful stop and

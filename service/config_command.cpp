@@ -11,9 +11,7 @@
 
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,17 +37,6 @@ int usage(const std::string& problem) {
     return 2;
 }
 
-/// `text` as a JSON string literal. The values here are checked to be printable ASCII or come
-/// from the loader, so only quote and backslash need escaping.
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
 bool printable_ascii(std::string_view text) {
     for (const char c : text)
         if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
@@ -57,18 +44,9 @@ bool printable_ascii(std::string_view text) {
     return true;
 }
 
-std::optional<std::string> read_whole(const fs::path& file, std::string& error) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        error = "cannot open " + file.string();
-        return std::nullopt;
-    }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        error = "cannot read " + file.string();
-        return std::nullopt;
-    }
-    return text;
+/// `text` (checked to be printable ASCII, or from the loader) as a JSON string literal.
+std::string json_text(std::string_view text) {
+    return config::json_quote(text).value_or("\"\"");
 }
 
 /// One value to set: where, the JSON to write, and what to tell the user.
@@ -125,7 +103,7 @@ int config_set(std::vector<std::string> args) {
     // A symbolic link stays one: the file it points to is what gets replaced.
     fs::path config_file = fs::absolute(*file, ec);
     if (const auto real = fs::canonical(config_file, ec); !ec) config_file = real;
-    auto original = read_whole(config_file, error);
+    auto original = read_text_file(config_file, error);
     if (!original) {
         std::cerr << "authshim config: " << error
                   << " (write the config first; see packaging/authshim.example.json)\n";
@@ -138,7 +116,7 @@ int config_set(std::vector<std::string> args) {
             return usage("--upstream must be an address such as proxy.corp.example:8080, "
                          "without spaces, quotes, backslashes or control characters");
         changes.push_back({{std::string("upstreams"), std::size_t{0}, std::string("address")},
-                           json_string(*upstream),
+                           json_text(*upstream),
                            "upstreams[0].address = " + *upstream});
     }
     if (listen_port) {
@@ -166,7 +144,7 @@ int config_set(std::vector<std::string> args) {
         for (const auto& address : current.value->listen) {
             config::endpoint moved = address;
             moved.port = static_cast<std::uint16_t>(port);
-            list += (list.size() > 1 ? ", " : "") + json_string(moved.to_string());
+            list += (list.size() > 1 ? ", " : "") + json_text(moved.to_string());
             shown += (shown.empty() ? "" : ", ") + moved.to_string();
         }
         // Already so: the file is left as it is (the array is rewritten on one line otherwise).
@@ -175,7 +153,7 @@ int config_set(std::vector<std::string> args) {
     if (bypass) {
         if (!config::validate_winhttp_bypass(*bypass, &error)) return usage("--bypass: " + error);
         changes.push_back({{std::string("winhttp"), std::string("bypass")},
-                           json_string(*bypass),
+                           json_text(*bypass),
                            "winhttp.bypass = " + *bypass});
     }
     if (changes.empty()) {

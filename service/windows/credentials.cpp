@@ -16,9 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <optional>
 #include <span>
 #include <sstream>
@@ -153,30 +151,6 @@ std::string base64(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
-/// `text` (control characters refused before) as a JSON string literal.
-std::string json_quote(const std::string& text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + "\"";
-}
-
-std::optional<std::string> read_file(const fs::path& file, std::string& error) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        error = "cannot open " + file.string();
-        return std::nullopt;
-    }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        error = "cannot read " + file.string();
-        return std::nullopt;
-    }
-    return text;
-}
-
 int credentials_set(std::vector<std::string> args) {
     std::string error;
     const auto file = take_config_option(args, error);
@@ -208,7 +182,7 @@ int credentials_set(std::vector<std::string> args) {
             return usage(std::string(what) + " must not contain control characters");
     const fs::path config_file = fs::absolute(*file);
 
-    auto original = read_file(config_file, error);
+    auto original = read_text_file(config_file, error);
     if (!original) {
         std::cerr << "authshim: " << error
                   << " (write the config first; see packaging/authshim.example.json)\n";
@@ -262,7 +236,7 @@ int credentials_set(std::vector<std::string> args) {
         as_edited.value->upstreams.size() == 1 && !as_edited.value->upstreams[0].credentials) {
         const std::vector<config::path_step> where{std::string("upstreams"), std::size_t{0},
                                                    std::string("credentials")};
-        auto linked = config::set_value(*edited.text, where, json_quote(name));
+        auto linked = config::set_value(*edited.text, where, config::json_quote(name).value_or(""));
         if (linked.text) {
             edited.text = std::move(linked.text);
             attached = true;

@@ -41,7 +41,6 @@ exits 1627 there (1603 on Windows), so only "not 0" is asserted; exit codes reac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -64,7 +63,7 @@ for _p in (str(_HERE), str(_INTEGRATION)):
 from harness.util import LOOPBACK, candidate_port, port_accepts  # noqa: E402
 
 import wine as _wine  # noqa: E402
-from wine import (CONNECTIONS_KEY, SETTINGS_VALUE, STATE_KEY, WinePrefix,  # noqa: E402
+from wine import (CONNECTIONS_KEY, SETTINGS_VALUE, STATE_KEY, Steps, WinePrefix,  # noqa: E402
                   decode_winhttp_settings, encode_winhttp_settings)
 
 EXE_WIN = "C:\\Program Files\\authshim\\authshim.exe"
@@ -101,22 +100,6 @@ def _build_msi(out: Path, version: str, env: dict | None = None) -> subprocess.C
          "--version", version, "--out", str(out)],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})})
-
-
-class Steps:
-    def __init__(self):
-        self.done: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        print(f"\n== {name}", flush=True)
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            took = time.monotonic() - t0
-            self.done.append((name, took))
-            print(f"== {name}: {took:.2f}s", flush=True)
 
 
 @pytest.fixture(scope="module")
@@ -357,8 +340,7 @@ def test_msi_install_upgrade_uninstall(tmp_root, prefix):
             nothing_installed("after uninstalling the rebuild")
             assert setting(64) == by_hand, "uninstall changed a WinHTTP setting set by hand"
     finally:
-        print("step durations: " + ", ".join(f"{n.split('.')[0]}: {t:.1f}s"
-                                             for n, t in steps.done))
+        print(steps.summary())
 
 
 @pytest.mark.skipif(shutil.which("osslsigncode") is None, reason="osslsigncode is not installed")

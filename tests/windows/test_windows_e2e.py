@@ -50,7 +50,6 @@ prefix itself is always removed)."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -79,7 +78,7 @@ from harness.squid_auth import write_digest_file  # noqa: E402
 from harness.util import LOOPBACK, candidate_port, port_accepts, wait_until_quiet  # noqa: E402
 
 import wine as _wine  # noqa: E402
-from wine import (CONNECTIONS_KEY, SETTINGS_VALUE, STATE_KEY, WinePrefix,  # noqa: E402
+from wine import (CONNECTIONS_KEY, SETTINGS_VALUE, STATE_KEY, Steps, WinePrefix,  # noqa: E402
                   decode_winhttp_settings, encode_winhttp_settings)
 
 pytestmark = [
@@ -112,32 +111,6 @@ def _exe(var: str) -> Path:
     if not path.is_file():
         pytest.fail(f"{var}={value} is not a file (build the mingw preset first)", pytrace=False)
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Step timing
-
-
-class Steps:
-    def __init__(self):
-        self.done: list[tuple[str, float]] = []
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        print(f"\n== {name}", flush=True)
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            took = time.monotonic() - t0
-            self.done.append((name, took))
-            print(f"== {name}: {took:.2f}s", flush=True)
-
-    def summary(self) -> str:
-        lines = ["step durations:"]
-        lines += [f"  {took:7.2f}s  {name}" for name, took in self.done]
-        lines.append(f"  {sum(t for _, t in self.done):7.2f}s  total")
-        return "\n".join(lines)
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -13,6 +13,7 @@ parsing `reg query` output: the export holds the exact bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -336,3 +337,30 @@ def decode_winhttp_settings(data: bytes) -> WinHttpSettings:
     bypass = data[pos:pos + blen].decode("ascii")
     pos += blen
     return WinHttpSettings(version, counter, flags, proxy, bypass, data[pos:])
+
+
+# -- step timing (the tests print each step's duration) -------------------------------------------
+
+
+class Steps:
+    """`with steps("name"):` prints the step's name and, when it ends, its duration."""
+
+    def __init__(self):
+        self.done: list[tuple[str, float]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        print(f"\n== {name}", flush=True)
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            took = time.monotonic() - t0
+            self.done.append((name, took))
+            print(f"== {name}: {took:.2f}s", flush=True)
+
+    def summary(self) -> str:
+        lines = ["step durations:"]
+        lines += [f"  {took:7.2f}s  {name}" for name, took in self.done]
+        lines.append(f"  {sum(t for _, t in self.done):7.2f}s  total")
+        return "\n".join(lines)
